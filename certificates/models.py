@@ -1,0 +1,1 @@
+"""資格確認書: models arrive with their issue."""

@@ -1,0 +1,1 @@
+"""問合せ: models arrive with their issue."""

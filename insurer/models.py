@@ -1,0 +1,129 @@
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from .rules import insurer_number_errors
+
+digits_1_to_8 = RegexValidator(r"^[0-9]{1,8}$", "半角数字1〜8桁で入力してください。")
+postal_code_validator = RegexValidator(
+    r"^([0-9]{3}-?[0-9]{4})?$", "郵便番号は「123-4567」の形で入力してください。"
+)
+
+
+def validate_insurer_number(value: str) -> None:
+    errors = insurer_number_errors(value)
+    if errors:
+        raise ValidationError(errors)
+
+
+class Insurer(models.Model):
+    """The 健康保険組合 itself: one per installation."""
+
+    insurer_number = models.CharField(
+        "保険者番号", max_length=8, unique=True, validators=[validate_insurer_number]
+    )
+    name = models.CharField("保険者名称", max_length=100)
+    postal_code = models.CharField(
+        "郵便番号", max_length=8, blank=True, validators=[postal_code_validator]
+    )
+    address = models.CharField("所在地", max_length=200)
+    phone = models.CharField("電話番号", max_length=20, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "保険者"
+        verbose_name_plural = "保険者"
+        permissions = [
+            ("import_insurer", "保険者を取り込める"),
+            ("export_insurer", "保険者を出力できる"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.insurer_number}）"
+
+
+class InsurerSettings(models.Model):
+    """Every choice domain.md leaves to the insurer, with its default. A single row."""
+
+    registration_deadline_days = models.PositiveSmallIntegerField(
+        "オンライン資格確認への登録期限（日）",
+        default=5,
+        help_text="届出受付日の翌日から数えた暦日数（MEM-2）。",
+    )
+    certificate_validity_years = models.PositiveSmallIntegerField(
+        "資格確認書の有効期間（年）",
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(5)],
+        help_text="VAL-a。1〜5年。",
+    )
+    lost_card_validity_months = models.PositiveSmallIntegerField(
+        "紛失時の資格確認書の有効期間（月）",
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+    )
+    round_down_to_month_end = models.BooleanField(
+        "有効期限を前月末に切り下げる",
+        default=True,
+        help_text="有効期限が月末でなければ前月末日にする（VAL-a）。",
+    )
+    renewal_lead_days = models.PositiveSmallIntegerField(
+        "更新対象とする有効期限までの日数",
+        default=60,
+        help_text="有効期限までこの日数以内になったら更新対象にする（RN-1）。",
+    )
+    return_deadline_days = models.PositiveSmallIntegerField(
+        "喪失後の返納期限（日）", default=5, help_text="資格喪失日から数えた日数（RT-1）。"
+    )
+    my_number_retention_years = models.PositiveSmallIntegerField(
+        "個人番号の保存期間（年）",
+        default=7,
+        validators=[MinValueValidator(1)],
+        help_text="資格喪失後この年数を過ぎた個人番号は削除する（§11）。",
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "保険者設定"
+        verbose_name_plural = "保険者設定"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pk=1), name="insurer_settings_single_row"),
+            models.CheckConstraint(
+                condition=models.Q(certificate_validity_years__gte=1)
+                & models.Q(certificate_validity_years__lte=5),
+                name="insurer_settings_validity_1_to_5_years",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "保険者設定"
+
+
+class Office(models.Model):
+    """事業所: its 記号 identifies it in every member's 記号・番号."""
+
+    symbol = models.CharField("記号", max_length=8, unique=True, validators=[digits_1_to_8])
+    name = models.CharField("事業所名称", max_length=100)
+    postal_code = models.CharField(
+        "郵便番号", max_length=8, blank=True, validators=[postal_code_validator]
+    )
+    address = models.CharField("所在地", max_length=200, blank=True)
+    phone = models.CharField("電話番号", max_length=20, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "事業所"
+        verbose_name_plural = "事業所"
+        ordering = ["symbol"]
+        permissions = [
+            ("import_office", "事業所を取り込める"),
+            ("export_office", "事業所を出力できる"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(symbol__regex=r"^[0-9]{1,8}$"), name="office_symbol_digits"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.name}"

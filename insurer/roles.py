@@ -1,0 +1,68 @@
+"""The three roles and what each may do. The groups are created by a migration and kept
+in line with this table after every ``migrate`` (new models bring new permissions).
+
+Permissions not yet created (a model of a later migration) are skipped and picked up on
+the next sync.
+"""
+
+from django.apps import apps as global_apps
+from django.db.models import Q
+
+CLERK = "担当者"
+SUPERVISOR = "管理者"
+AUDITOR = "監査"
+ROLES = (CLERK, SUPERVISOR, AUDITOR)
+
+# app_label.model -> actions, per role. "import"/"export" are the import-export codes.
+_CLERK = {
+    "insurer.insurer": ["view"],
+    "insurer.office": ["view"],
+    "insurer.insurersettings": ["view"],
+    "members.member": ["view", "add", "change", "import", "export"],
+    "members.mynastatus": ["view", "import"],
+    "members.mynumber": ["add", "change"],
+}
+_SUPERVISOR = {
+    "insurer.insurer": ["view", "add", "change", "import", "export"],
+    "insurer.office": ["view", "add", "change", "import", "export"],
+    "insurer.insurersettings": ["view", "change"],
+    "members.member": ["view", "add", "change", "import", "export"],
+    "members.mynastatus": ["view", "import", "export"],
+    "members.mynumber": ["add", "change", "reveal"],
+    "members.mynumberaccesslog": ["view"],
+}
+_AUDITOR = {
+    "insurer.insurer": ["view"],
+    "insurer.office": ["view"],
+    "insurer.insurersettings": ["view"],
+    "members.member": ["view", "export"],
+    "members.mynastatus": ["view"],
+    "members.mynumberaccesslog": ["view"],
+}
+
+ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
+    CLERK: _CLERK,
+    SUPERVISOR: _SUPERVISOR,
+    AUDITOR: _AUDITOR,
+}
+
+
+def role_permission_codes(role: str) -> set[tuple[str, str]]:
+    """(app_label, codename) pairs for a role."""
+    codes = set()
+    for model_label, actions in ROLE_PERMISSIONS[role].items():
+        app_label, model_name = model_label.split(".")
+        codes.update((app_label, f"{action}_{model_name}") for action in actions)
+    return codes
+
+
+def sync_role_permissions(sender=None, apps=global_apps, **kwargs) -> None:
+    """Create the role groups and set exactly their permissions."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = Q(pk__in=[])
+        for app_label, codename in role_permission_codes(role):
+            wanted |= Q(content_type__app_label=app_label, codename=codename)
+        group.permissions.set(Permission.objects.filter(wanted))

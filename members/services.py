@@ -1,0 +1,160 @@
+"""Every write to the member register, each in a transaction with a history reason."""
+
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from . import vault
+from .models import Member, MynaStatus, MyNumber, MyNumberAccessLog
+from .rules import my_number_error, normalize_kana, normalize_my_number, status_row_is_stale
+
+MY_NUMBER_IN_USE = "この個人番号は別の加入者に登録されています。"
+REVEAL_REASON_REQUIRED = "表示する理由を入力してください。"
+REVEAL_NOT_PERMITTED = "個人番号を表示する権限がありません。"
+DEPENDENT_WITHOUT_INSURED = "同じ記号・番号の本人（続柄 self）が登録されていません。"
+STATUS_STALE = "基準日が登録済みのデータより古いため適用しません。"
+
+
+def _user_or_none(user: AbstractBaseUser | None):
+    return user if user is not None and user.is_authenticated else None
+
+
+def member_normalize(member: Member) -> None:
+    """Kana to full-width katakana, names trimmed (import, admin and services alike)."""
+    member.family_name = (member.family_name or "").strip()
+    member.given_name = (member.given_name or "").strip()
+    member.family_name_kana = normalize_kana(member.family_name_kana)
+    member.given_name_kana = normalize_kana(member.given_name_kana)
+
+
+def member_validate_household(member: Member) -> None:
+    """A dependent needs the insured person (relationship self) of the same 記号・番号."""
+    if member.is_insured:
+        return
+    has_insured = Member.objects.filter(
+        office_id=member.office_id, number=member.number, relationship=Member.Relationship.SELF
+    ).exists()
+    if not has_insured:
+        raise ValidationError({"relationship": DEPENDENT_WITHOUT_INSURED})
+
+
+@transaction.atomic
+def member_save(*, member: Member, user: AbstractBaseUser | None, reason: str) -> Member:
+    """Create or update one member: normalise, validate, save with a history reason."""
+    member_normalize(member)
+    member.full_clean()
+    member_validate_household(member)
+    member._change_reason = reason
+    member._history_user = _user_or_none(user)
+    member.save()
+    return member
+
+
+@transaction.atomic
+def my_number_register(
+    *, member: Member, value: str, user: AbstractBaseUser | None, reason: str
+) -> MyNumber:
+    """Store (or replace) a person's My Number: validated, encrypted, hashed, logged."""
+    error = my_number_error(value)
+    if error:
+        raise ValidationError({"my_number": error})
+    number = normalize_my_number(value)
+    digest = vault.lookup_hash(number)
+    if MyNumber.objects.filter(lookup_hash=digest).exclude(member=member).exists():
+        raise ValidationError({"my_number": MY_NUMBER_IN_USE})
+    existing = MyNumber.objects.filter(member=member).first()
+    if existing is not None and existing.lookup_hash == digest:
+        return existing
+    record = existing or MyNumber(member=member)
+    record.ciphertext = vault.encrypt(number)
+    record.lookup_hash = digest
+    record.last4 = number[-4:]
+    record._change_reason = reason
+    record._history_user = _user_or_none(user)
+    record.save()
+    MyNumberAccessLog.objects.create(
+        member=member,
+        user=_user_or_none(user),
+        action=MyNumberAccessLog.Action.CHANGE if existing else MyNumberAccessLog.Action.REGISTER,
+        reason=reason,
+    )
+    return record
+
+
+@transaction.atomic
+def my_number_reveal(
+    *, member: Member, user: AbstractBaseUser, reason: str, ip_address: str | None = None
+) -> str:
+    """Return the plain My Number to a permitted user, with a reason; always logged."""
+    if not user.has_perm("members.reveal_mynumber"):
+        raise PermissionDenied(REVEAL_NOT_PERMITTED)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": REVEAL_REASON_REQUIRED})
+    record = MyNumber.objects.get(member=member)
+    MyNumberAccessLog.objects.create(
+        member=member,
+        user=user,
+        action=MyNumberAccessLog.Action.REVEAL,
+        reason=reason,
+        ip_address=ip_address,
+    )
+    return vault.decrypt(record.ciphertext)
+
+
+@transaction.atomic
+def my_number_rotate_keys(*, batch_size: int = 2000) -> int:
+    """Re-encrypt every number with the newest key and recompute the look-up hashes."""
+    count = 0
+    batch: list[MyNumber] = []
+    for record in MyNumber.objects.only("member_id", "ciphertext").iterator(chunk_size=batch_size):
+        number = vault.decrypt(record.ciphertext)
+        record.ciphertext = vault.encrypt(number)
+        record.lookup_hash = vault.lookup_hash(number)
+        batch.append(record)
+        if len(batch) >= batch_size:
+            MyNumber.objects.bulk_update(batch, ["ciphertext", "lookup_hash"])
+            count += len(batch)
+            batch = []
+    MyNumber.objects.bulk_update(batch, ["ciphertext", "lookup_hash"])
+    return count + len(batch)
+
+
+def myna_status_apply(
+    *,
+    status: MynaStatus,
+    card: str,
+    registration: str,
+    ecert_expires_on: date | None,
+    as_of: date,
+) -> bool:
+    """Apply one national data row to a status (unsaved). False when the row is stale.
+
+    National data showing ``deregistered`` completes a pending deregistration.
+    """
+    if status_row_is_stale(stored_as_of=status.as_of, row_as_of=as_of):
+        return False
+    status.card = card
+    status.registration = registration
+    status.ecert_expires_on = ecert_expires_on
+    status.as_of = as_of
+    if registration == MynaStatus.Registration.DEREGISTERED:
+        status.dereg_requested_on = None
+    return True
+
+
+@transaction.atomic
+def myna_status_request_deregistration(
+    *, member: Member, requested_on: date, user: AbstractBaseUser | None
+) -> MynaStatus:
+    """A deregistration application was accepted: the person is `dereg_requested`."""
+    status = MynaStatus.objects.select_for_update().filter(member=member).first()
+    if status is None:
+        raise ValidationError("マイナ保険証の状態データがないため、解除申請を記録できません。")
+    status.dereg_requested_on = requested_on
+    status._change_reason = "利用登録解除の申請を受付"
+    status._history_user = _user_or_none(user)
+    status.save()
+    return status
