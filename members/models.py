@@ -100,25 +100,37 @@ class Member(models.Model):
                 fields=["office", "number"],
                 condition=Q(relationship="self"),
                 name="member_one_self_per_household",
+                violation_error_message="この記号・番号には本人（self）がすでにいます。",
             ),
             models.CheckConstraint(
                 condition=Q(lost_on__isnull=True) | Q(lost_on__gt=F("acquired_on")),
                 name="member_loss_after_acquisition",
+                violation_error_message="資格喪失日（lost_on）は資格取得日（acquired_on）より後の日付にしてください。",
             ),
             models.CheckConstraint(
-                condition=Q(branch__regex=r"^[0-9]{2}$"), name="member_branch_two_digits"
+                condition=Q(branch__regex=r"^[0-9]{2}$"),
+                name="member_branch_two_digits",
+                violation_error_message="枝番は半角数字2桁です。",
             ),
             models.CheckConstraint(
-                condition=Q(number__regex=r"^[0-9]{1,8}$"), name="member_number_digits"
+                condition=Q(number__regex=r"^[0-9]{1,8}$"),
+                name="member_number_digits",
+                violation_error_message="番号は半角数字1〜8桁です。",
             ),
-            models.CheckConstraint(condition=Q(sex__in=["1", "2"]), name="member_sex_code"),
+            models.CheckConstraint(
+                condition=Q(sex__in=["1", "2"]),
+                name="member_sex_code",
+                violation_error_message="性別は 1（男）または 2（女）です。",
+            ),
             models.CheckConstraint(
                 condition=Q(relationship__in=["self", "spouse", "child", "parent", "other"]),
                 name="member_relationship_code",
+                violation_error_message="続柄は self, spouse, child, parent, other のいずれかです。",
             ),
             models.CheckConstraint(
                 condition=Q(standard_monthly_remuneration__isnull=True) | Q(relationship="self"),
                 name="member_remuneration_self_only",
+                violation_error_message="標準報酬月額は本人（self）にだけ入力します。",
             ),
         ]
         indexes = [

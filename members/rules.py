@@ -5,7 +5,7 @@ The age, eligibility and certificate rules join this module with the nightly-job
 
 import re
 import unicodedata
-from datetime import date
+from datetime import date, timedelta
 
 # --- ID-2 個人番号 --------------------------------------------------------------------
 
@@ -73,3 +73,62 @@ def looks_like_kana(value: str) -> bool:
 def status_row_is_stale(*, stored_as_of: date | None, row_as_of: date) -> bool:
     """§4: a national file row older than what is stored is ignored (equal is applied)."""
     return stored_as_of is not None and row_as_of < stored_as_of
+
+
+# --- AGE-0 ------------------------------------------------------------------------------
+
+
+def anniversary(birth_date: date, years: int) -> date:
+    """AGE-0: same month and day `years` later; 29 February becomes 1 March."""
+    try:
+        return birth_date.replace(year=birth_date.year + years)
+    except ValueError:  # 29 February in a non-leap year
+        return date(birth_date.year + years, 3, 1)
+
+
+def reach(birth_date: date, years: int) -> date:
+    """AGE-0: the day a person legally reaches an age, the day before the anniversary."""
+    return anniversary(birth_date, years) - timedelta(days=1)
+
+
+def born_after_for_under(as_of: date, years: int) -> date:
+    """The birth dates b with anniversary(b, years) > as_of are exactly b > this date.
+
+    Used to turn "under 75 on D" into an indexed range on the birth date.
+    """
+    try:
+        return as_of.replace(year=as_of.year - years)
+    except ValueError:  # as_of is 29 February
+        return date(as_of.year - years, 2, 28)
+
+
+# --- Status shown to clerks ------------------------------------------------------------
+
+MYNA_STATES = {
+    "no_data": "データなし",
+    "no_card": "カード未取得",
+    "unregistered": "利用登録なし",
+    "registered": "登録済",
+    "dereg_requested": "解除申請中",
+    "deregistered": "解除済",
+    "returned": "カード返納",
+}
+
+
+def myna_state(
+    *, card: str | None, registration: str | None, is_dereg_requested: bool = False
+) -> str:
+    """One word for a person's status, in the precedence the admin filter uses."""
+    if card is None:
+        return "no_data"
+    if card == "returned":
+        return "returned"
+    if is_dereg_requested:
+        return "dereg_requested"
+    if registration == "deregistered":
+        return "deregistered"
+    if card == "none":
+        return "no_card"
+    if registration == "unregistered":
+        return "unregistered"
+    return "registered"

@@ -1,0 +1,51 @@
+"""Admin pieces shared by every app: counting that stays cheap on a million rows."""
+
+from django.core.paginator import Paginator
+from django.db import connections
+from django.utils.functional import cached_property
+
+# A filtered list stops counting here: a clerk narrows the search instead of paging on.
+COUNT_LIMIT = 10_000
+
+
+class LargeTablePaginator(Paginator):
+    """Never COUNTs a whole large table.
+
+    Unfiltered: PostgreSQL's planner estimate (pg_class.reltuples). Filtered: an exact
+    count up to COUNT_LIMIT, read through LIMIT so the database stops early.
+    """
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not queryset.query.where:
+            estimate = self._estimate(queryset.model)
+            if estimate is not None and estimate > COUNT_LIMIT:
+                return estimate
+        return queryset.order_by()[: COUNT_LIMIT + 1].count()
+
+    @staticmethod
+    def _estimate(model) -> int | None:
+        connection = connections[model.objects.db]
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                [model._meta.db_table],
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row and row[0] > 0 else None
+
+
+class ReadOnlyAdminMixin:
+    """For append-only records: nobody adds, edits or deletes them in the admin."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,357 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import ShowFacets
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from import_export.admin import ExportMixin, ImportExportMixin, ImportMixin
+from simple_history.admin import SimpleHistoryAdmin
+
+from insurer.admin_utils import LargeTablePaginator, ReadOnlyAdminMixin
+from insurer.imports import EXPORT_FORMATS, IMPORT_FORMATS
+
+from .models import Member, MynaStatus, MyNumberAccessLog
+from .resources import MemberResource, MynaStatusResource
+from .rules import MYNA_STATES, my_number_error, myna_state, normalize_kana
+from .selectors import (
+    MYNA_STATE_FILTERS,
+    member_household,
+    member_search,
+    members_active_on,
+    members_inactive_on,
+    my_number_masked,
+)
+from .services import member_save, member_validate_household, my_number_register, my_number_reveal
+
+
+class ActiveTodayFilter(admin.SimpleListFilter):
+    title = "資格（本日時点）"
+    parameter_name = "active"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "資格あり"), ("no", "資格なし（喪失済など）"))
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "yes":
+            return members_active_on(queryset, today)
+        if self.value() == "no":
+            return members_inactive_on(queryset, today)
+        return queryset
+
+
+class MynaStateFilter(admin.SimpleListFilter):
+    title = "マイナ保険証"
+    parameter_name = "myna"
+
+    def lookups(self, request, model_admin):
+        return tuple(MYNA_STATES.items())
+
+    def queryset(self, request, queryset):
+        condition = MYNA_STATE_FILTERS.get(self.value())
+        return queryset.filter(condition) if condition is not None else queryset
+
+
+class OfficeSymbolFilter(admin.SimpleListFilter):
+    """A box for the 記号: a list of thousands of offices would help nobody."""
+
+    title = "事業所（記号）"
+    parameter_name = "symbol"
+    template = "admin/members/input_filter.html"
+
+    def lookups(self, request, model_admin):
+        return (("", ""),)
+
+    def queryset(self, request, queryset):
+        symbol = (self.value() or "").strip()
+        return queryset.filter(office_id=symbol) if symbol else queryset
+
+    def choices(self, changelist):
+        hidden = [
+            (key, value)
+            for key, values in changelist.get_filters_params().items()
+            if key != self.parameter_name
+            for value in (values if isinstance(values, list) else [values])
+        ]
+        yield {"value": self.value() or "", "parameter_name": self.parameter_name, "hidden": hidden}
+
+
+class MemberAdminForm(forms.ModelForm):
+    my_number = forms.CharField(
+        label="個人番号（登録・変更するときだけ入力）",
+        required=False,
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+        help_text="12桁。保存後は下4桁だけが表示されます。",
+    )
+    change_reason = forms.CharField(
+        label="変更理由",
+        required=False,
+        max_length=200,
+        help_text="変更履歴に残ります（例: 氏名変更届による）。",
+    )
+
+    # No Meta: the admin builds the form for Member from its fieldsets.
+
+    def clean_family_name_kana(self) -> str:
+        return normalize_kana(self.cleaned_data["family_name_kana"])
+
+    def clean_given_name_kana(self) -> str:
+        return normalize_kana(self.cleaned_data["given_name_kana"])
+
+    def clean_my_number(self) -> str:
+        value = self.cleaned_data.get("my_number", "").strip()
+        if value:
+            error = my_number_error(value)
+            if error:
+                raise ValidationError(error)
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            candidate = Member(
+                office=cleaned.get("office"),
+                number=cleaned.get("number"),
+                relationship=cleaned.get("relationship"),
+            )
+            try:
+                member_validate_household(candidate)
+            except ValidationError as error:
+                self.add_error("relationship", error.message_dict["relationship"])
+        return cleaned
+
+
+@admin.register(Member)
+class MemberAdmin(ImportExportMixin, SimpleHistoryAdmin):
+    form = MemberAdminForm
+    resource_classes = [MemberResource]
+    import_formats = IMPORT_FORMATS
+    export_formats = EXPORT_FORMATS
+    list_display = (
+        "key_display",
+        "full_name_display",
+        "full_name_kana_display",
+        "relationship",
+        "birth_date",
+        "office_name",
+        "myna_state_display",
+        "lost_on",
+    )
+    list_display_links = ("key_display", "full_name_display")
+    list_select_related = ("office", "myna_status")
+    list_filter = ("relationship", ActiveTodayFilter, MynaStateFilter, OfficeSymbolFilter)
+    search_fields = ("kana_search",)  # only to show the box; member_search does the work
+    search_help_text = (
+        "記号・番号・枝番（例: 1001-12-01）、カナ（ひらがな・半角可）、"
+        "または氏名の先頭で検索します。"
+    )
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
+    paginator = LargeTablePaginator
+    list_per_page = 50
+    autocomplete_fields = ("office",)
+    readonly_fields = ("created_at", "updated_at")
+    change_form_template = "admin/members/member/change_form.html"
+    base_fieldsets = (
+        ("記号・番号", {"fields": ("office", "number", "branch", "relationship")}),
+        (
+            "氏名",
+            {
+                "fields": (
+                    ("family_name", "given_name"),
+                    ("family_name_kana", "given_name_kana"),
+                )
+            },
+        ),
+        ("本人情報", {"fields": ("birth_date", "sex", "postal_code", "address")}),
+        (
+            "資格",
+            {
+                "fields": (
+                    "acquired_on",
+                    "lost_on",
+                    "loss_reason",
+                    "voluntary_until",
+                    "residence_expires_on",
+                )
+            },
+        ),
+        ("一部負担金", {"fields": ("standard_monthly_remuneration", "has_income_reduction")}),
+        ("届出・登録", {"fields": ("notified_on", "oqs_registered_on")}),
+    )
+
+    @admin.display(description="記号-番号-枝番", ordering="office_id")
+    def key_display(self, member: Member) -> str:
+        return member.key
+
+    @admin.display(description="氏名", ordering="name_search")
+    def full_name_display(self, member: Member) -> str:
+        return member.full_name
+
+    @admin.display(description="カナ", ordering="kana_search")
+    def full_name_kana_display(self, member: Member) -> str:
+        return member.full_name_kana
+
+    @admin.display(description="事業所")
+    def office_name(self, member: Member) -> str:
+        return member.office.name
+
+    @admin.display(description="マイナ保険証")
+    def myna_state_display(self, member: Member) -> str:
+        status = getattr(member, "myna_status", None)
+        state = myna_state(
+            card=status.card if status else None,
+            registration=status.registration if status else None,
+            is_dereg_requested=bool(status and status.is_dereg_requested),
+        )
+        return MYNA_STATES[state]
+
+    def get_search_results(self, request, queryset, search_term):
+        return member_search(queryset, search_term), False
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(self.base_fieldsets)
+        if self.has_change_permission(request, obj) or (
+            obj is None and self.has_add_permission(request)
+        ):
+            extra = ["change_reason"]
+            if request.user.has_perm("members.change_mynumber"):
+                extra.insert(0, "my_number")
+            fieldsets.append(("個人番号・変更理由", {"fields": extra}))
+        if obj is not None:
+            fieldsets.append(("記録", {"fields": ("created_at", "updated_at")}))
+        return fieldsets
+
+    @method_decorator(sensitive_post_parameters("my_number"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        member = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if member is not None:
+            status = getattr(member, "myna_status", None)
+            extra_context.update(
+                household=member_household(member=member),
+                myna_status=status,
+                myna_state_label=self.myna_state_display(member),
+                my_number_masked=my_number_masked(member=member),
+                can_reveal=request.user.has_perm("members.reveal_mynumber"),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change) -> None:
+        reason = form.cleaned_data.get("change_reason") or (
+            "管理画面で変更" if change else "管理画面で登録"
+        )
+        member_save(member=obj, user=request.user, reason=reason)
+        number = form.cleaned_data.get("my_number")
+        if number and request.user.has_perm("members.change_mynumber"):
+            my_number_register(member=obj, value=number, user=request.user, reason=reason)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Members are never deleted: loss of membership is recorded with 資格喪失日.
+        return request.user.is_superuser
+
+    # --- My Number reveal -----------------------------------------------------------
+
+    def get_urls(self):
+        reveal = self.admin_site.admin_view(self.my_number_reveal_view)
+        return [
+            path("<int:object_id>/my-number/", reveal, name="members_member_my_number"),
+            *super().get_urls(),
+        ]
+
+    @method_decorator(never_cache)
+    @method_decorator(sensitive_post_parameters())
+    def my_number_reveal_view(self, request, object_id: int):
+        if not request.user.has_perm("members.reveal_mynumber"):
+            raise PermissionDenied
+        member = get_object_or_404(Member.objects.select_related("my_number"), pk=object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "member": member,
+            "title": f"個人番号の表示: {member}",
+            "masked": my_number_masked(member=member),
+            "change_url": reverse("admin:members_member_change", args=[member.pk]),
+        }
+        if request.method == "POST" and context["masked"]:
+            try:
+                with transaction.atomic():
+                    context["revealed"] = my_number_reveal(
+                        member=member,
+                        user=request.user,
+                        reason=request.POST.get("reason", ""),
+                        ip_address=request.META.get("REMOTE_ADDR"),
+                    )
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+        response = TemplateResponse(request, "admin/members/member/my_number.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+@admin.register(MynaStatus)
+class MynaStatusAdmin(ImportMixin, ExportMixin, SimpleHistoryAdmin):
+    """National data: imported, never typed in."""
+
+    resource_classes = [MynaStatusResource]
+    import_formats = IMPORT_FORMATS
+    export_formats = EXPORT_FORMATS
+    list_display = (
+        "member",
+        "card",
+        "registration",
+        "ecert_expires_on",
+        "dereg_requested_on",
+        "as_of",
+    )
+    list_select_related = ("member",)
+    list_filter = ("card", "registration", "as_of")
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
+    paginator = LargeTablePaginator
+    raw_id_fields = ("member",)
+
+    def get_search_results(self, request, queryset, search_term):
+        members = member_search(Member.objects.all(), search_term).values("pk")
+        return (queryset.filter(member__in=members) if search_term else queryset), False
+
+    search_fields = ("member__kana_search",)
+    search_help_text = "記号・番号・枝番、カナ、または氏名で検索します。"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def process_result(self, result, request):
+        response = super().process_result(result, request)
+        stale = sum(1 for row in result.rows if row.import_type == row.IMPORT_TYPE_SKIP)
+        if stale:
+            messages.warning(
+                request, f"基準日が登録済みのデータより古い {stale}行は適用しませんでした。"
+            )
+        return response
+
+
+@admin.register(MyNumberAccessLog)
+class MyNumberAccessLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("at", "action", "member", "user", "reason", "ip_address")
+    list_filter = ("action", "at")
+    list_select_related = ("member", "user")
+    date_hierarchy = "at"
+    raw_id_fields = ("member", "user")
+    show_facets = ShowFacets.NEVER

@@ -1,0 +1,320 @@
+"""Member register and national status imports (spec/files.md: members.csv, status.csv).
+
+Column mapping and cell checks only; what a row means is decided by services and rules.
+"""
+
+from django.core.exceptions import ValidationError
+from import_export.fields import Field
+
+from insurer.imports import (
+    CodeWidget,
+    DateWidget,
+    DigitsWidget,
+    FlagWidget,
+    LookupWidget,
+    RequiredTextWidget,
+    StrictModelResource,
+    TextWidget,
+    YenWidget,
+)
+from insurer.models import Office
+
+from . import vault
+from .models import Member, MynaStatus, MyNumber
+from .rules import is_katakana, mask_my_number, my_number_error, normalize_kana, normalize_my_number
+from .services import (
+    DEPENDENT_WITHOUT_INSURED,
+    MY_NUMBER_IN_USE,
+    member_normalize,
+    my_number_register,
+    myna_status_apply,
+)
+
+UNKNOWN_OFFICE = "記号「{value}」の事業所が登録されていません。"
+UNKNOWN_MEMBER = "記号・番号・枝番 {key} の加入者が登録されていません。"
+MY_NUMBER_TWICE = "同じ個人番号がファイル内の {first}行目にもあります。"
+REMUNERATION_SELF_ONLY = "標準報酬月額は本人（self）の行にだけ入力します。"
+
+MEMBER_COLUMNS = (
+    "symbol",
+    "number",
+    "branch",
+    "relationship",
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "birth_date",
+    "sex",
+    "postal_code",
+    "address",
+    "acquired_on",
+    "lost_on",
+    "loss_reason",
+    "standard_monthly_remuneration",
+    "income_reduction",
+    "notified_on",
+    "oqs_registered_on",
+    "voluntary_until",
+    "residence_expires_on",
+    "my_number",
+)
+MEMBER_REQUIRED = (
+    "symbol",
+    "number",
+    "branch",
+    "relationship",
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "birth_date",
+    "sex",
+    "acquired_on",
+)
+
+
+class KanaWidget(RequiredTextWidget):
+    """Hiragana and half-width kana become full-width katakana."""
+
+    def clean(self, value, row=None, **kwargs) -> str:
+        kana = normalize_kana(super().clean(value, row, **kwargs))
+        if not is_katakana(kana):
+            raise ValueError(f"カナ以外の文字が含まれています（値: {kana}）。")
+        return kana
+
+
+def office_widget() -> LookupWidget:
+    return LookupWidget(message=UNKNOWN_OFFICE, key_attribute="symbol")
+
+
+class MemberResource(StrictModelResource):
+    symbol = Field("office", "symbol", widget=office_widget())
+    number = Field("number", "number", widget=DigitsWidget(min_length=1, max_length=8))
+    branch = Field("branch", "branch", widget=DigitsWidget(min_length=2, max_length=2))
+    relationship = Field(
+        "relationship", "relationship", widget=CodeWidget(Member.Relationship.values)
+    )
+    family_name = Field("family_name", "family_name", widget=RequiredTextWidget())
+    given_name = Field("given_name", "given_name", widget=RequiredTextWidget())
+    family_name_kana = Field("family_name_kana", "family_name_kana", widget=KanaWidget())
+    given_name_kana = Field("given_name_kana", "given_name_kana", widget=KanaWidget())
+    birth_date = Field("birth_date", "birth_date", widget=DateWidget(required=True))
+    sex = Field("sex", "sex", widget=CodeWidget(Member.Sex.values))
+    postal_code = Field("postal_code", "postal_code", widget=TextWidget())
+    address = Field("address", "address", widget=TextWidget())
+    acquired_on = Field("acquired_on", "acquired_on", widget=DateWidget(required=True))
+    lost_on = Field("lost_on", "lost_on", widget=DateWidget())
+    loss_reason = Field("loss_reason", "loss_reason", widget=TextWidget())
+    standard_monthly_remuneration = Field(
+        "standard_monthly_remuneration", "standard_monthly_remuneration", widget=YenWidget()
+    )
+    income_reduction = Field("has_income_reduction", "income_reduction", widget=FlagWidget())
+    notified_on = Field("notified_on", "notified_on", widget=DateWidget())
+    oqs_registered_on = Field("oqs_registered_on", "oqs_registered_on", widget=DateWidget())
+    voluntary_until = Field("voluntary_until", "voluntary_until", widget=DateWidget())
+    residence_expires_on = Field(
+        "residence_expires_on", "residence_expires_on", widget=DateWidget()
+    )
+    # Never exported; on import it is taken out of the rows before anything can show it.
+    my_number = Field(column_name="my_number", readonly=True)
+
+    key_columns = ("symbol", "number", "branch")
+    required_columns = MEMBER_REQUIRED
+    change_reason = "ファイル取込（members.csv）"
+
+    class Meta:
+        model = Member
+        fields = MEMBER_COLUMNS
+        export_order = MEMBER_COLUMNS
+        import_id_fields = ("symbol", "number", "branch")
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.my_numbers: dict[int, str] = {}  # row number -> plain number (this import only)
+        self.my_number_problems: dict[int, str] = {}
+        self.my_number_owner: dict[str, tuple[str, str, str]] = {}  # hash -> member key
+        self.households_with_insured: set[tuple[str, str]] = set()
+
+    def dehydrate_my_number(self, member: Member) -> str:
+        return ""
+
+    # --- once per file ---------------------------------------------------------------
+
+    def prepare(self, dataset) -> None:
+        rows = list(dataset.dict)
+        symbols = {str(row.get("symbol") or "").strip() for row in rows}
+        self.fields["symbol"].widget.known = Office.objects.in_bulk(symbols, field_name="symbol")
+        self.households_with_insured = {
+            (str(row.get("symbol") or "").strip(), str(row.get("number") or "").strip())
+            for row in rows
+            if str(row.get("relationship") or "").strip() == Member.Relationship.SELF
+        }
+        self.households_with_insured.update(
+            Member.objects.filter(
+                office_id__in=symbols, relationship=Member.Relationship.SELF
+            ).values_list("office_id", "number")
+        )
+        if "my_number" in dataset.headers:
+            self.take_my_numbers(dataset, rows)
+
+    def take_my_numbers(self, dataset, rows) -> None:
+        """Move My Numbers out of the dataset (masked there), check them all at once."""
+        first_row_of_hash: dict[str, int] = {}
+        for number, row in enumerate(rows, start=1):
+            raw = str(row.get("my_number") or "").strip()
+            if not raw:
+                continue
+            error = my_number_error(raw)
+            if error:
+                self.my_number_problems[number] = error
+                continue
+            plain = normalize_my_number(raw)
+            digest = vault.lookup_hash(plain)
+            if digest in first_row_of_hash:
+                self.my_number_problems[number] = MY_NUMBER_TWICE.format(
+                    first=first_row_of_hash[digest] + 1
+                )
+                continue
+            first_row_of_hash[digest] = number
+            self.my_numbers[number] = plain
+        self.my_number_owner = {
+            digest: (symbol, number, branch)
+            for digest, symbol, number, branch in MyNumber.objects.filter(
+                lookup_hash__in=first_row_of_hash
+            ).values_list("lookup_hash", "member__office_id", "member__number", "member__branch")
+        }
+        masked = [
+            mask_my_number(str(value or "").strip()[-4:]) if value else ""
+            for value in dataset["my_number"]
+        ]
+        del dataset["my_number"]
+        dataset.append_col(masked, header="my_number")
+
+    # --- per row --------------------------------------------------------------------
+
+    def import_instance(self, instance: Member, row, **kwargs) -> None:
+        try:
+            super().import_instance(instance, row, **kwargs)
+        finally:
+            member_normalize(instance)
+
+    def row_rule_problems(self, member: Member, row_number: int | None):
+        if not member.is_insured and member.office_id and member.number:
+            if (member.office_id, member.number) not in self.households_with_insured:
+                yield "relationship", DEPENDENT_WITHOUT_INSURED
+        if not member.is_insured and member.standard_monthly_remuneration is not None:
+            yield "standard_monthly_remuneration", REMUNERATION_SELF_ONLY
+        if row_number in self.my_number_problems:
+            yield "my_number", self.my_number_problems[row_number]
+        elif row_number in self.my_numbers:
+            owner = self.my_number_owner.get(vault.lookup_hash(self.my_numbers[row_number]))
+            if owner is not None and owner != (member.office_id, member.number, member.branch):
+                yield "my_number", MY_NUMBER_IN_USE
+
+    def skip_row(self, instance, original, row, import_validation_errors=None) -> bool:
+        return super().skip_row(instance, original, row, import_validation_errors) and (
+            not self._my_number_changes(instance)
+        )
+
+    def _my_number_changes(self, member: Member) -> bool:
+        plain = self.my_numbers.get(self._current_row)
+        if plain is None:
+            return False
+        owner = self.my_number_owner.get(vault.lookup_hash(plain))
+        return owner != (member.office_id, member.number, member.branch)
+
+    def before_import_row(self, row, row_number=None, **kwargs) -> None:
+        self._current_row = row_number
+        super().before_import_row(row, row_number=row_number, **kwargs)
+
+    def after_save_instance(self, instance: Member, row, **kwargs) -> None:
+        plain = self.my_numbers.get(kwargs.get("row_number"))
+        if plain is not None:
+            my_number_register(
+                member=instance, value=plain, user=kwargs.get("user"), reason=self.change_reason
+            )
+
+
+STATUS_COLUMNS = ("symbol", "number", "branch", "as_of", "card", "registration", "ecert_expires_on")
+
+
+class MynaStatusResource(StrictModelResource):
+    """National マイナ保険証 data; rows older than what is stored are skipped and counted."""
+
+    symbol = Field("member__office_id", "symbol", readonly=True)
+    number = Field("member__number", "number", readonly=True)
+    branch = Field("member__branch", "branch", readonly=True)
+    as_of = Field("as_of", "as_of", widget=DateWidget(required=True))
+    card = Field("card", "card", widget=CodeWidget(MynaStatus.Card.values))
+    registration = Field(
+        "registration", "registration", widget=CodeWidget(MynaStatus.Registration.values)
+    )
+    ecert_expires_on = Field("ecert_expires_on", "ecert_expires_on", widget=DateWidget())
+
+    key_columns = ("symbol", "number", "branch")
+    required_columns = STATUS_COLUMNS
+    change_reason = "国の状態データ取込（status.csv）"
+
+    class Meta:
+        model = MynaStatus
+        fields = STATUS_COLUMNS
+        export_order = STATUS_COLUMNS
+        import_id_fields = ("symbol", "number", "branch")
+        # Every cell is checked by its widget; a model-level pass would only repeat
+        # "required" for the cells that already failed.
+        clean_model_instances = False
+        report_skipped = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.members: dict[tuple[str, str, str], int] = {}
+        self.statuses: dict[int, MynaStatus] = {}
+        self.stale_lines: list[int] = []
+
+    def prepare(self, dataset) -> None:
+        keys = {self.row_key(row) for row in dataset.dict}
+        symbols = {symbol for symbol, _, _ in keys}
+        self.members = {
+            (symbol, number, branch): pk
+            for pk, symbol, number, branch in Member.objects.filter(
+                office_id__in=symbols
+            ).values_list("pk", "office_id", "number", "branch")
+            if (symbol, number, branch) in keys
+        }
+        self.statuses = MynaStatus.objects.in_bulk(list(self.members.values()))
+
+    @staticmethod
+    def row_key(row) -> tuple[str, str, str]:
+        return tuple(
+            str(row.get(column) or "").strip() for column in ("symbol", "number", "branch")
+        )
+
+    def get_or_init_instance(self, instance_loader, row):
+        key = self.row_key(row)
+        member_id = self.members.get(key)
+        if member_id is None:
+            raise ValidationError({"symbol": UNKNOWN_MEMBER.format(key="-".join(key))})
+        status = self.statuses.get(member_id)
+        if status is not None:
+            return status, False
+        return MynaStatus(member_id=member_id), True
+
+    def import_fields(self, instance: MynaStatus, row, **kwargs) -> None:
+        values, errors = {}, {}
+        for name in ("card", "registration", "ecert_expires_on", "as_of"):
+            try:
+                values[name] = self.fields[name].clean(row, **kwargs)
+            except ValueError as error:
+                errors[name] = [str(error)]
+        if errors:
+            raise ValidationError(errors)
+        instance._is_stale = not myna_status_apply(status=instance, **values)
+        if instance._is_stale:
+            self.stale_lines.append(kwargs["row_number"] + 1)
+
+    def skip_row(self, instance, original, row, import_validation_errors=None) -> bool:
+        return getattr(instance, "_is_stale", False) and not import_validation_errors

@@ -1,0 +1,100 @@
+"""Named reads of the member register for screens and jobs."""
+
+import re
+import unicodedata
+from datetime import date
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from .models import Member, MynaStatus, MyNumber
+from .rules import born_after_for_under, looks_like_kana, normalize_kana
+
+_KEY_SEPARATORS = re.compile(r"[\s\-‐－―ー/・]+")
+
+
+def member_search(queryset: QuerySet[Member], term: str) -> QuerySet[Member]:
+    """What a clerk types into the search box, routed to an indexed look-up.
+
+    - digits, optionally separated (``1001-12-01``, ``1001 12``): exact 記号(・番号(・枝番))
+    - kana in any script or width: prefix of the name in kana
+    - anything else: prefix of the name in kanji (spaces ignored)
+    """
+    term = (term or "").strip()
+    if not term:
+        return queryset
+    ascii_term = unicodedata.normalize("NFKC", term)
+    parts = [part for part in _KEY_SEPARATORS.split(ascii_term) if part]
+    if parts and len(parts) <= 3 and all(part.isascii() and part.isdigit() for part in parts):
+        fields = ("office_id", "number", "branch")
+        return queryset.filter(**dict(zip(fields, parts, strict=False)))
+    if looks_like_kana(term):
+        return queryset.filter(kana_search__startswith=normalize_kana(term))
+    return queryset.filter(name_search__startswith="".join(term.split()))
+
+
+def member_household(*, member: Member) -> QuerySet[Member]:
+    """Everyone with the same 記号・番号, the insured person first."""
+    return (
+        Member.objects.filter(office_id=member.office_id, number=member.number)
+        .select_related("myna_status")
+        .order_by("branch")
+    )
+
+
+def member_insured_of(*, member: Member) -> Member | None:
+    return Member.objects.filter(
+        office_id=member.office_id, number=member.number, relationship=Member.Relationship.SELF
+    ).first()
+
+
+def members_active_on(queryset: QuerySet[Member], day: date) -> QuerySet[Member]:
+    """MEM-1 in SQL: acquired, not lost, under 75, and (for dependents) the insured active."""
+    born_after = born_after_for_under(day, 75)
+    own = (
+        Q(acquired_on__lte=day)
+        & (Q(lost_on__isnull=True) | Q(lost_on__gt=day))
+        & Q(birth_date__gt=born_after)
+    )
+    insured_inactive = Member.objects.filter(
+        office_id=OuterRef("office_id"),
+        number=OuterRef("number"),
+        relationship=Member.Relationship.SELF,
+    ).filter(Q(lost_on__lte=day) | Q(birth_date__lte=born_after))
+    return queryset.filter(own).filter(
+        Q(relationship=Member.Relationship.SELF) | ~Exists(insured_inactive)
+    )
+
+
+def members_inactive_on(queryset: QuerySet[Member], day: date) -> QuerySet[Member]:
+    return queryset.exclude(pk__in=members_active_on(Member.objects.all(), day).values("pk"))
+
+
+# The admin's status filter: one Q per state, in the precedence of rules.myna_state.
+_DEREG = Q(myna_status__dereg_requested_on__isnull=False)
+_RETURNED = Q(myna_status__card=MynaStatus.Card.RETURNED)
+MYNA_STATE_FILTERS: dict[str, Q] = {
+    "no_data": Q(myna_status__isnull=True),
+    "returned": _RETURNED,
+    "dereg_requested": _DEREG & ~_RETURNED,
+    "deregistered": Q(myna_status__registration=MynaStatus.Registration.DEREGISTERED)
+    & ~_DEREG
+    & ~_RETURNED,
+    "no_card": Q(myna_status__card=MynaStatus.Card.NONE)
+    & ~_DEREG
+    & ~Q(myna_status__registration=MynaStatus.Registration.DEREGISTERED),
+    "unregistered": Q(
+        myna_status__card=MynaStatus.Card.HELD,
+        myna_status__registration=MynaStatus.Registration.UNREGISTERED,
+    )
+    & ~_DEREG,
+    "registered": Q(
+        myna_status__card=MynaStatus.Card.HELD,
+        myna_status__registration=MynaStatus.Registration.REGISTERED,
+    )
+    & ~_DEREG,
+}
+
+
+def my_number_masked(*, member: Member) -> str | None:
+    record = MyNumber.objects.filter(member=member).only("last4").first()
+    return record.masked if record else None

@@ -1,0 +1,72 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from insurer.roles import AUDITOR, CLERK, SUPERVISOR
+
+from .factories import InsurerFactory, OfficeFactory
+
+ROLE_USERNAMES = {CLERK: "clerk", SUPERVISOR: "supervisor", AUDITOR: "auditor"}
+
+
+def make_user(role: str):
+    user = get_user_model().objects.create_user(
+        username=ROLE_USERNAMES[role], password="x", is_staff=True
+    )
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def insurer(db):
+    return InsurerFactory()
+
+
+@pytest.fixture
+def office(db):
+    return OfficeFactory(symbol="1001", name="株式会社サンプル 本社")
+
+
+@pytest.fixture
+def clerk(db):
+    return make_user(CLERK)
+
+
+@pytest.fixture
+def supervisor(db):
+    return make_user(SUPERVISOR)
+
+
+@pytest.fixture
+def auditor(db):
+    return make_user(AUDITOR)
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def clerk_client(clerk):
+    return logged_in(clerk)
+
+
+@pytest.fixture
+def supervisor_client(supervisor):
+    return logged_in(supervisor)
+
+
+@pytest.fixture
+def auditor_client(auditor):
+    return logged_in(auditor)
+
+
+@pytest.fixture(params=[CLERK, SUPERVISOR, AUDITOR])
+def role_client(request, db):
+    """A logged-in client for each role in turn, with its role name."""
+    client = logged_in(make_user(request.param))
+    client.role = request.param
+    return client
