@@ -1,14 +1,14 @@
 from django.contrib import admin
 from import_export.admin import ImportExportMixin
-from simple_history.admin import SimpleHistoryAdmin
 
+from .admin_utils import HistoryAdmin
 from .imports import EXPORT_FORMATS, IMPORT_FORMATS
 from .models import Insurer, InsurerSettings, Office
 from .resources import InsurerResource, OfficeResource
 
 
 @admin.register(Insurer)
-class InsurerAdmin(ImportExportMixin, SimpleHistoryAdmin):
+class InsurerAdmin(ImportExportMixin, HistoryAdmin):
     resource_classes = [InsurerResource]
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS
@@ -20,7 +20,7 @@ class InsurerAdmin(ImportExportMixin, SimpleHistoryAdmin):
 
 
 @admin.register(InsurerSettings)
-class InsurerSettingsAdmin(SimpleHistoryAdmin):
+class InsurerSettingsAdmin(HistoryAdmin):
     list_display = (
         "__str__",
         "certificate_validity_years",
@@ -60,7 +60,7 @@ class InsurerSettingsAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Office)
-class OfficeAdmin(ImportExportMixin, SimpleHistoryAdmin):
+class OfficeAdmin(ImportExportMixin, HistoryAdmin):
     resource_classes = [OfficeResource]
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS

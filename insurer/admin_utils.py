@@ -1,8 +1,10 @@
 """Admin pieces shared by every app: counting that stays cheap on a million rows."""
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
+from simple_history.admin import SimpleHistoryAdmin
 
 # A filtered list stops counting here: a clerk narrows the search instead of paging on.
 COUNT_LIMIT = 10_000
@@ -49,3 +51,16 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class HistoryAdmin(SimpleHistoryAdmin):
+    """simple-history's admin, read-only for history.
+
+    SIMPLE_HISTORY_REVERT_DISABLED only hides the revert button: a POST to a history
+    record would still write the old values back, around the services. Refuse it.
+    """
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method != "GET":
+            raise PermissionDenied("変更履歴から元に戻すことはできません。")
+        return super().history_form_view(request, object_id, version_id, extra_context)

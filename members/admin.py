@@ -11,9 +11,8 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from import_export.admin import ExportMixin, ImportExportMixin, ImportMixin
-from simple_history.admin import SimpleHistoryAdmin
 
-from insurer.admin_utils import LargeTablePaginator, ReadOnlyAdminMixin
+from insurer.admin_utils import HistoryAdmin, LargeTablePaginator, ReadOnlyAdminMixin
 from insurer.imports import EXPORT_FORMATS, IMPORT_FORMATS
 
 from .models import Member, MynaStatus, MyNumberAccessLog
@@ -129,7 +128,7 @@ class MemberAdminForm(forms.ModelForm):
 
 
 @admin.register(Member)
-class MemberAdmin(ImportExportMixin, SimpleHistoryAdmin):
+class MemberAdmin(ImportExportMixin, HistoryAdmin):
     form = MemberAdminForm
     resource_classes = [MemberResource]
     import_formats = IMPORT_FORMATS
@@ -300,7 +299,7 @@ class MemberAdmin(ImportExportMixin, SimpleHistoryAdmin):
 
 
 @admin.register(MynaStatus)
-class MynaStatusAdmin(ImportMixin, ExportMixin, SimpleHistoryAdmin):
+class MynaStatusAdmin(ImportMixin, ExportMixin, HistoryAdmin):
     """National data: imported, never typed in."""
 
     resource_classes = [MynaStatusResource]
