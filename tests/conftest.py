@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -6,6 +8,27 @@ from django.test import Client
 from insurer.roles import AUDITOR, CLERK, SUPERVISOR
 
 from .factories import InsurerFactory, OfficeFactory
+
+
+def pytest_configure(config) -> None:
+    """Where .ci/run promises PostgreSQL and Redis (REQUIRE_SERVICES=1), their absence
+    fails the whole run at once: no test is skipped for want of a service."""
+    if not os.environ.get("REQUIRE_SERVICES"):
+        return
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        raise pytest.UsageError(
+            f"REQUIRE_SERVICES: DATABASE_URL must name PostgreSQL, not {engine}"
+        )
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=3).ping()
+    except Exception as error:
+        raise pytest.UsageError(f"REQUIRE_SERVICES: Redis broker unreachable: {error}") from None
+
 
 ROLE_USERNAMES = {CLERK: "clerk", SUPERVISOR: "supervisor", AUDITOR: "auditor"}
 

@@ -1,0 +1,101 @@
+"""The project shell: settings, compose file, CI services, README commands."""
+
+import importlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compose_commands() -> dict[str, list[str]]:
+    text = (ROOT / "docker-compose.yml").read_text()
+    commands = {}
+    service = None
+    for line in text.splitlines():
+        if match := re.match(r"^  ([a-z]+):\s*$", line):
+            service = match.group(1)
+        if service and (match := re.match(r"^    command: (\[.*\])\s*$", line)):
+            commands[service] = re.findall(r'"([^"]*)"', match.group(1))
+    return commands
+
+
+def test_compose_has_the_production_services():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for service in ("postgres", "redis", "web", "worker", "beat"):
+        assert re.search(rf"^  {service}:\s*$", text, re.M), service
+    assert "DJANGO_SETTINGS_MODULE: insurer.settings" in text
+    importlib.import_module("insurer.settings")
+
+
+def test_compose_commands_name_real_modules():
+    commands = compose_commands()
+    web = " ".join(commands["web"])
+    wsgi_path = re.search(r"gunicorn (\S+)", web).group(1)
+    module, attribute = wsgi_path.split(":")
+    assert callable(getattr(importlib.import_module(module), attribute))
+    assert "manage.py migrate" in web
+    for service in ("worker", "beat"):
+        command = commands[service]
+        assert command[:3] == ["celery", "-A", "insurer"]
+        assert service in command
+    from insurer import celery_app
+
+    assert celery_app.main == "insurer"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert '"gunicorn", "insurer.wsgi:application"' in dockerfile
+
+
+def test_settings_follow_the_brief():
+    assert settings.LANGUAGE_CODE == "ja"
+    assert settings.TIME_ZONE == "Asia/Tokyo"
+    assert settings.INSTALLED_APPS.index("insurer") < settings.INSTALLED_APPS.index("import_export")
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "insurer.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECURE": "1",
+        "DJANGO_SECRET_KEY": "p" * 20 + "x7#Qz!v9@Lm2$Rk8^Wn4&Tb6*Yc1(Hd3)Jf5",
+        "DJANGO_ALLOWED_HOSTS": "kenpo.example.jp",
+        "MY_NUMBER_KEYS": "Kq3u1kS8oCkq3rWcB2v8r3pX0xM1l6yF4d9Q2nJ7sTc=",
+        "MY_NUMBER_HASH_KEY": "hash-key-for-the-deploy-check-only",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_refuses_missing_vault_keys():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MY_NUMBER")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="insurer.settings",
+        DJANGO_SECURE="1",
+        DJANGO_SECRET_KEY="p" * 20 + "x7#Qz!v9@Lm2$Rk8^Wn4&Tb6*Yc1(Hd3)Jf5",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "members.E001" in result.stdout + result.stderr
+
+
+def test_readme_names_the_two_commands_and_ci_calls_make_test():
+    readme = (ROOT / "README.md").read_text()
+    assert "make run" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
