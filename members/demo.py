@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import transaction
-from simple_history.utils import bulk_create_with_history
 
+from insurer.bulk import bulk_insert_with_history
 from insurer.models import Insurer, Office
 
 from .models import Member, MynaStatus, MyNumber
@@ -289,7 +289,7 @@ def seed_demo(
                 phone=f"03-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
             )
         )
-    bulk_create_with_history(offices, Office, default_change_reason=REASON)
+    bulk_insert_with_history(offices, Office, reason=REASON)
     office_list = list(Office.objects.order_by("symbol")[:office_count])
     next_number = {office.symbol: 1 for office in office_list}
     for symbol, number in Member.objects.filter(relationship="self").values_list(
@@ -307,13 +307,9 @@ def seed_demo(
             batch.extend(_household(rng, office, next_number[office.symbol], today))
             next_number[office.symbol] += 1
         with transaction.atomic():
-            created = bulk_create_with_history(
-                batch, Member, batch_size=batch_size, default_change_reason=REASON
-            )
+            created = bulk_insert_with_history(batch, Member, reason=REASON)
             status_rows = [s for s in (_status(rng, m.pk, today) for m in created) if s]
-            bulk_create_with_history(
-                status_rows, MynaStatus, batch_size=batch_size, default_change_reason=REASON
-            )
+            bulk_insert_with_history(status_rows, MynaStatus, reason=REASON)
             vault_rows = []
             if keys is not None:
                 for member in created:
@@ -328,9 +324,7 @@ def seed_demo(
                                 last4=plain[-4:],
                             )
                         )
-                bulk_create_with_history(
-                    vault_rows, MyNumber, batch_size=batch_size, default_change_reason=REASON
-                )
+                bulk_insert_with_history(vault_rows, MyNumber, reason=REASON)
         written += len(created)
         statuses += len(status_rows)
         numbers += len(vault_rows)
