@@ -1,10 +1,14 @@
-"""Pure rules about people in the register (domain.md §1, §4). No ORM, no clock.
+"""Pure rules about people in the register (domain.md §1–§5, §9). No ORM, no clock.
 
-The age, eligibility and certificate rules join this module with the nightly-jobs issue.
+Every function takes the facts and the reference date; the nightly job evaluates the
+same rules in SQL and its tests use these functions as the oracle, member by member.
+Certificate validity and §7 live in certificates/rules.py.
 """
 
+import calendar
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 # --- ID-2 個人番号 --------------------------------------------------------------------
@@ -132,3 +136,298 @@ def myna_state(
     if registration == "unregistered":
         return "unregistered"
     return "registered"
+
+
+# --- Calendar helpers ------------------------------------------------------------------
+
+
+def month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def first_of_month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day `months` later, clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))
+
+
+# --- AGE-1..AGE-4 ----------------------------------------------------------------------
+
+
+def preschool_until(birth_date: date) -> date:
+    """AGE-1: the first 31 March on or after the day the child reaches 6."""
+    reached = reach(birth_date, 6)
+    march_31 = date(reached.year, 3, 31)
+    return march_31 if reached <= march_31 else date(reached.year + 1, 3, 31)
+
+
+def is_preschool(birth_date: date, as_of: date) -> bool:
+    return as_of <= preschool_until(birth_date)
+
+
+def elderly_from(birth_date: date) -> date:
+    """AGE-2: the 1st of the month after the month containing reach(dob, 70)."""
+    return add_months(first_of_month(reach(birth_date, 70)), 1)
+
+
+def is_elderly(birth_date: date, as_of: date) -> bool:
+    return elderly_from(birth_date) <= as_of
+
+
+REMUNERATION_THRESHOLD = 280_000  # 現役並み所得 (AGE-3)
+
+
+def copay_rate(
+    *,
+    birth_date: date,
+    is_insured: bool,
+    has_income_reduction: bool,
+    insured_birth_date: date | None,
+    insured_remuneration: int | None,
+    as_of: date,
+) -> int:
+    """AGE-1..3: the 一部負担金 share, 2 or 3 (割).
+
+    For a dependent, the insured person's 標準報酬月額 and elderly status decide; an
+    approved 基準収入額 application (on the person or their insured person) makes it 2.
+    """
+    if is_preschool(birth_date, as_of):
+        return 2
+    if not is_elderly(birth_date, as_of):
+        return 3
+    if has_income_reduction:
+        return 2
+    earns_like_working_age = (insured_remuneration or 0) >= REMUNERATION_THRESHOLD
+    if is_insured:
+        return 3 if earns_like_working_age else 2
+    insured_elderly = insured_birth_date is not None and is_elderly(insured_birth_date, as_of)
+    return 3 if insured_elderly and earns_like_working_age else 2
+
+
+def late_elderly_loss_on(birth_date: date) -> date:
+    """AGE-4: membership is lost on the 75th anniversary itself."""
+    return anniversary(birth_date, 75)
+
+
+@dataclass(frozen=True)
+class Loss:
+    lost_on: date
+    reason: str  # late_elderly | insured_lost
+
+
+def loss_at_75(
+    *,
+    birth_date: date,
+    lost_on: date | None,
+    is_insured: bool,
+    insured_birth_date: date | None,
+    as_of: date,
+) -> Loss | None:
+    """AGE-4 as the nightly job applies it on `as_of`: the loss to record, if any.
+
+    Own 75th anniversary → late_elderly; a dependent whose insured person reached 75
+    loses on the same date → insured_lost (the earlier date wins; a tie is the person's
+    own). Nothing when a loss on or before that date is already recorded.
+    """
+    candidates = [Loss(late_elderly_loss_on(birth_date), "late_elderly")]
+    if not is_insured and insured_birth_date is not None:
+        candidates.append(Loss(late_elderly_loss_on(insured_birth_date), "insured_lost"))
+    due = [loss for loss in candidates if loss.lost_on <= as_of]
+    if not due:
+        return None
+    loss = min(due, key=lambda item: (item.lost_on, item.reason != "late_elderly"))
+    if lost_on is not None and lost_on <= loss.lost_on:
+        return None
+    return loss
+
+
+# --- MEM-1, MEM-2 ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    """The facts about one member the rules read."""
+
+    birth_date: date
+    is_insured: bool
+    acquired_on: date
+    lost_on: date | None = None
+    standard_monthly_remuneration: int | None = None
+    has_income_reduction: bool = False
+    notified_on: date | None = None
+    oqs_registered_on: date | None = None
+    voluntary_until: date | None = None
+    residence_expires_on: date | None = None
+
+
+def is_own_membership_active(person: Person, as_of: date) -> bool:
+    return (
+        person.acquired_on <= as_of
+        and (person.lost_on is None or person.lost_on > as_of)
+        and as_of < anniversary(person.birth_date, 75)
+    )
+
+
+def is_active(person: Person, insured: Person | None, as_of: date) -> bool:
+    """MEM-1. A dependent is not active once their insured person has lost membership
+    (by a recorded loss or by reaching 75)."""
+    if not is_own_membership_active(person, as_of):
+        return False
+    if person.is_insured or insured is None:
+        return True
+    insured_lost = insured.lost_on is not None and insured.lost_on <= as_of
+    return not insured_lost and as_of < anniversary(insured.birth_date, 75)
+
+
+def registration_deadline(notified_on: date, days: int = 5) -> date:
+    """MEM-2: calendar days, the first day not counted."""
+    return notified_on + timedelta(days=days)
+
+
+def is_registration_overdue(person: Person, as_of: date, days: int = 5) -> bool:
+    """MEM-2: reported, still unregistered in the online system after the deadline."""
+    if person.notified_on is None:
+        return False
+    registered = person.oqs_registered_on is not None and person.oqs_registered_on <= as_of
+    return not registered and as_of > registration_deadline(person.notified_on, days)
+
+
+# --- MY-1, MY-2 and the §5 need reasons ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardStatus:
+    card: str  # none | held | returned
+    registration: str  # unregistered | registered | deregistered
+    ecert_expires_on: date | None = None
+    is_dereg_requested: bool = False
+
+
+def ecert_grace_end(expires_on: date) -> date:
+    """MY-1: the last day of the third month after the month of expiry."""
+    return month_end(add_months(first_of_month(expires_on), 3))
+
+
+def is_ecert_past_grace(expires_on: date | None, as_of: date) -> bool:
+    return expires_on is not None and as_of > ecert_grace_end(expires_on)
+
+
+def has_usable_card(
+    status: CardStatus | None, as_of: date, *, has_open_lost_case: bool = False
+) -> bool:
+    """MY-2: a usable マイナ保険証 on `as_of`."""
+    return (
+        status is not None
+        and status.card == "held"
+        and status.registration == "registered"
+        and not status.is_dereg_requested
+        and not is_ecert_past_grace(status.ecert_expires_on, as_of)
+        and not has_open_lost_case
+    )
+
+
+NEED_REASONS = (
+    "no_card",
+    "not_registered",
+    "deregistered",
+    "ecert_expired",
+    "card_returned",
+    "lost_card",
+    "care_needs",
+)
+
+
+def certificate_need_reasons(
+    status: CardStatus | None,
+    as_of: date,
+    *,
+    has_accepted_lost_card_case: bool = False,
+    has_care_needs_approval: bool = False,
+) -> list[str]:
+    """§5: every reason that applies, in the order of precedence."""
+    reasons = []
+    if status is None or status.card == "none":
+        reasons.append("no_card")
+    if status is not None:
+        if status.card == "held" and status.registration == "unregistered":
+            reasons.append("not_registered")
+        if status.is_dereg_requested or status.registration == "deregistered":
+            reasons.append("deregistered")
+        if status.registration == "registered" and is_ecert_past_grace(
+            status.ecert_expires_on, as_of
+        ):
+            reasons.append("ecert_expired")
+        if status.card == "returned":
+            reasons.append("card_returned")
+    if has_accepted_lost_card_case:
+        reasons.append("lost_card")
+    if has_care_needs_approval:
+        reasons.append("care_needs")
+    return reasons
+
+
+def certificate_need_reason(
+    status: CardStatus | None, as_of: date, **applications: bool
+) -> str | None:
+    """§5: the reason that counts (the first in precedence), or None."""
+    reasons = certificate_need_reasons(status, as_of, **applications)
+    return reasons[0] if reasons else None
+
+
+# --- §9 flags that read the register alone ---------------------------------------------
+
+
+def is_turning_70(birth_date: date, as_of: date) -> bool:
+    """§9: elderly status starts within the next calendar month."""
+    start = elderly_from(birth_date)
+    next_month = add_months(first_of_month(as_of), 1)
+    return next_month <= start <= month_end(next_month)
+
+
+def is_turning_75(birth_date: date, as_of: date) -> bool:
+    """§9: the 75th anniversary falls within the next calendar month."""
+    day = anniversary(birth_date, 75)
+    next_month = add_months(first_of_month(as_of), 1)
+    return next_month <= day <= month_end(next_month)
+
+
+def register_flags(
+    person: Person,
+    insured: Person | None,
+    status: CardStatus | None,
+    as_of: date,
+    *,
+    registration_deadline_days: int = 5,
+    holds_certificate_on: bool = False,
+    has_accepted_lost_card_case: bool = False,
+    has_care_needs_approval: bool = False,
+) -> set[tuple[str, str]]:
+    """§9 for one member on `as_of`: the (flag, reason) pairs that hold.
+
+    Covers the flags that read the register: certificate_needed (with its §5 reason),
+    registration_overdue, turning_70, turning_75. Only active members carry flags.
+    """
+    if not is_active(person, insured, as_of):
+        return set()
+    flags = set()
+    reason = certificate_need_reason(
+        status,
+        as_of,
+        has_accepted_lost_card_case=has_accepted_lost_card_case,
+        has_care_needs_approval=has_care_needs_approval,
+    )
+    if reason and not holds_certificate_on:
+        flags.add(("certificate_needed", reason))
+    if is_registration_overdue(person, as_of, registration_deadline_days):
+        flags.add(("registration_overdue", ""))
+    if is_turning_70(person.birth_date, as_of):
+        flags.add(("turning_70", ""))
+    if is_turning_75(person.birth_date, as_of):
+        flags.add(("turning_75", ""))
+    return flags

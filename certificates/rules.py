@@ -1,0 +1,155 @@
+"""Pure rules for the 資格確認書 (domain.md §6, §7). No ORM, no clock."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from members.rules import (
+    add_months,
+    anniversary,
+    elderly_from,
+    is_elderly,
+    month_end,
+)
+
+MAX_YEARS = 5
+
+
+@dataclass(frozen=True)
+class ValidityPolicy:
+    """The insurer's settings that shape VAL-a (defaults from domain.md)."""
+
+    years: int = 5
+    lost_card_months: int = 3
+    round_down_to_month_end: bool = True
+
+
+def add_years(day: date, years: int) -> date:
+    """Same month and day `years` later; 29 February becomes 1 March (as AGE-0)."""
+    return anniversary(day, years)
+
+
+def _round_down(day: date) -> date:
+    """Back to the last day of the previous month unless already a month-end."""
+    return day if day == month_end(day) else day.replace(day=1) - timedelta(days=1)
+
+
+def policy_valid_until(*, valid_from: date, reason: str, policy: ValidityPolicy) -> date:
+    """VAL-a: N years (or M months for a lost card) less a day, optionally to a month-end,
+    never past valid_from + 5 years − 1 day."""
+    if reason == "lost_card":
+        end = add_months(valid_from, policy.lost_card_months) - timedelta(days=1)
+    else:
+        end = add_years(valid_from, policy.years) - timedelta(days=1)
+    if policy.round_down_to_month_end:
+        end = _round_down(end)
+    return min(end, add_years(valid_from, MAX_YEARS) - timedelta(days=1))
+
+
+def certificate_valid_until(
+    *,
+    valid_from: date,
+    birth_date: date,
+    reason: str,
+    policy: ValidityPolicy,
+    voluntary_until: date | None = None,
+    residence_expires_on: date | None = None,
+    insured_birth_date: date | None = None,
+) -> date:
+    """§6: the earliest of VAL-a … VAL-f.
+
+    `insured_birth_date` is given for a dependent (VAL-f).
+    """
+    ends = [
+        policy_valid_until(valid_from=valid_from, reason=reason, policy=policy),  # VAL-a
+        anniversary(birth_date, 75) - timedelta(days=1),  # VAL-b
+    ]
+    if not is_elderly(birth_date, valid_from):  # VAL-c: a new certificate at 70
+        ends.append(elderly_from(birth_date) - timedelta(days=1))
+    ends.extend(day for day in (voluntary_until, residence_expires_on) if day)  # VAL-d, e
+    if insured_birth_date is not None:  # VAL-f
+        ends.append(anniversary(insured_birth_date, 75) - timedelta(days=1))
+    return min(ends)
+
+
+def renewal_starts_on(previous_valid_until: date) -> date:
+    """RN-1: a renewal starts the day after the old certificate ends: no gap, no overlap."""
+    return previous_valid_until + timedelta(days=1)
+
+
+def is_renewal_due(
+    *,
+    valid_until: date,
+    as_of: date,
+    lead_days: int,
+    has_successor: bool,
+    active_after: bool,
+    residence_expires_on: date | None,
+    has_need_reason: bool,
+) -> bool:
+    """RN-1. `active_after`: the member is active on valid_until + 1;
+    `has_need_reason`: a §5 reason still applies on `as_of` (a care_needs approval in
+    force, or an open lost-card case, count as reasons)."""
+    return (
+        valid_until >= as_of
+        and (valid_until - as_of).days <= lead_days
+        and not has_successor
+        and active_after
+        and (residence_expires_on is None or residence_expires_on > valid_until)
+        and has_need_reason
+    )
+
+
+@dataclass(frozen=True)
+class PrintedData:
+    """What a certificate prints that can go stale (RI-1)."""
+
+    family_name: str
+    given_name: str
+    family_name_kana: str
+    given_name_kana: str
+    symbol: str
+    number: str
+    branch: str
+    sex: str
+    birth_date: date
+    copay: int | None  # printed only in elderly status
+
+
+def is_in_effect(*, valid_from: date, valid_until: date, as_of: date) -> bool:
+    return valid_from <= as_of <= valid_until
+
+
+def is_reissue_needed(*, printed: PrintedData, current: PrintedData) -> bool:
+    """RI-1: the certificate in effect prints something that differs from today's data."""
+    return printed != current
+
+
+def reissue_valid_until(*, old_valid_until: date, capped_valid_until: date) -> date:
+    """RI-1: the old end date, shortened only if a §6 cap now ends earlier."""
+    return min(old_valid_until, capped_valid_until)
+
+
+def is_return_requested(
+    *,
+    valid_until: date,
+    as_of: date,
+    is_superseded: bool,
+    is_active: bool,
+    has_usable_card: bool,
+    has_care_needs_approval: bool,
+) -> bool:
+    """RT-1: an unexpired, unsuperseded certificate held by someone who has lost
+    membership, or who has a usable マイナ保険証 and no 要配慮者 approval."""
+    if valid_until < as_of or is_superseded:
+        return False
+    return not is_active or (has_usable_card and not has_care_needs_approval)
+
+
+def is_unreturned(*, lost_on: date, as_of: date, return_days: int = 5) -> bool:
+    """RT-1: not back within `return_days` of the loss date."""
+    return as_of > lost_on + timedelta(days=return_days)
+
+
+def is_expired(*, valid_until: date, as_of: date) -> bool:
+    """EX-1."""
+    return valid_until < as_of
