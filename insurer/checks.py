@@ -3,7 +3,9 @@ from django.core import checks
 
 DOMAIN_APPS = {"insurer", "members", "certificates", "inquiries"}
 # Append-only logs are their own audit trail; they are never edited, so need no history.
-NO_HISTORY = {"members.MyNumberAccessLog"}
+# The worklist's flags and job runs are written once and closed with a date and the run
+# that closed them; they carry their own trail.
+NO_HISTORY = {"members.MyNumberAccessLog", "members.Flag", "insurer.JobRun"}
 
 
 @checks.register(checks.Tags.models)

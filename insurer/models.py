@@ -127,3 +127,52 @@ class Office(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.name}"
+
+
+class JobRun(models.Model):
+    """One run of a scheduled job for a business date: the record supervisors read.
+
+    The database guarantees one running run per job (the lock) and one successful run
+    per job and date (the real run); a repeat is recorded as skipped or as a re-run.
+    """
+
+    class Job(models.TextChoices):
+        NIGHTLY = "nightly", "夜間処理"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "実行中"
+        SUCCEEDED = "succeeded", "完了"
+        RERUN = "rerun", "再実行（変更なしの確認）"
+        SKIPPED = "skipped", "見送り"
+        FAILED = "failed", "失敗"
+
+    job = models.CharField("処理", max_length=30, choices=Job.choices)
+    run_date = models.DateField("処理日")
+    status = models.CharField("状態", max_length=10, choices=Status.choices)
+    trigger = models.CharField("起動元", max_length=20, blank=True)
+    started_at = models.DateTimeField("開始", auto_now_add=True)
+    finished_at = models.DateTimeField("終了", null=True, blank=True)
+    counts = models.JSONField("件数", default=dict, blank=True)
+    note = models.CharField("備考", max_length=200, blank=True)
+    error = models.TextField("エラー", blank=True)
+
+    class Meta:
+        verbose_name = "ジョブ実行記録"
+        verbose_name_plural = "ジョブ実行記録"
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job"],
+                condition=models.Q(status="running"),
+                name="job_run_one_running_per_job",
+            ),
+            models.UniqueConstraint(
+                fields=["job", "run_date"],
+                condition=models.Q(status="succeeded"),
+                name="job_run_one_success_per_date",
+            ),
+        ]
+        indexes = [models.Index(fields=["job", "run_date"], name="job_run_job_date")]
+
+    def __str__(self) -> str:
+        return f"{self.get_job_display()} {self.run_date} {self.get_status_display()}"

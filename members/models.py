@@ -300,3 +300,82 @@ class MyNumberAccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_action_display()}"
+
+
+class Flag(models.Model):
+    """The worklist (domain.md §9): opened and closed by the nightly job, dates kept.
+
+    A row is never edited except to close it, and records the runs that opened and
+    closed it, so it is its own audit trail.
+    """
+
+    class Kind(models.TextChoices):
+        CERTIFICATE_NEEDED = "certificate_needed", "資格確認書が必要"
+        RENEWAL_DUE = "renewal_due", "更新対象"
+        REISSUE_NEEDED = "reissue_needed", "再交付が必要"
+        RETURN_REQUESTED = "return_requested", "返納依頼"
+        REGISTRATION_OVERDUE = "registration_overdue", "オンライン資格確認への登録遅れ"
+        TURNING_70 = "turning_70", "来月70歳（高齢受給者）"
+        TURNING_75 = "turning_75", "来月75歳（後期高齢者医療）"
+
+    class Reason(models.TextChoices):
+        NONE = "", "—"
+        NO_CARD = "no_card", "マイナンバーカード未取得"
+        NOT_REGISTERED = "not_registered", "保険証利用登録なし"
+        DEREGISTERED = "deregistered", "利用登録解除（申請中を含む）"
+        ECERT_EXPIRED = "ecert_expired", "電子証明書期限切れ"
+        CARD_RETURNED = "card_returned", "カード返納"
+        LOST_CARD = "lost_card", "カード紛失・更新中"
+        CARE_NEEDS = "care_needs", "要配慮者"
+
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="flags", verbose_name="加入者"
+    )
+    kind = models.CharField("フラグ", max_length=24, choices=Kind.choices)
+    reason = models.CharField("理由", max_length=16, choices=Reason.choices, blank=True)
+    opened_on = models.DateField("発生日")
+    closed_on = models.DateField("解消日", null=True, blank=True)
+    opened_by = models.ForeignKey(
+        "insurer.JobRun",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="発生させた実行",
+    )
+    closed_by = models.ForeignKey(
+        "insurer.JobRun",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="解消した実行",
+    )
+
+    class Meta:
+        verbose_name = "対応フラグ"
+        verbose_name_plural = "対応フラグ（ワークリスト）"
+        ordering = ["-opened_on", "member_id"]
+        permissions = [("export_flag", "対応フラグを出力できる")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "kind"],
+                condition=Q(closed_on__isnull=True),
+                name="flag_one_open_per_kind",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["kind", "reason", "opened_on"],
+                condition=Q(closed_on__isnull=True),
+                name="flag_open_worklist",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        reason = f"（{self.get_reason_display()}）" if self.reason else ""
+        return f"{self.get_kind_display()}{reason}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_on is None

@@ -7,7 +7,7 @@ from datetime import date
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from .models import Member, MynaStatus, MyNumber
-from .rules import born_after_for_under, looks_like_kana, normalize_kana
+from .rules import CardStatus, Person, born_after_for_under, looks_like_kana, normalize_kana
 
 _KEY_SEPARATORS = re.compile(r"[\s\-‐－―ー/・]+")
 
@@ -98,3 +98,31 @@ MYNA_STATE_FILTERS: dict[str, Q] = {
 def my_number_masked(*, member: Member) -> str | None:
     record = MyNumber.objects.filter(member=member).only("last4").first()
     return record.masked if record else None
+
+
+def member_facts(member: Member) -> Person:
+    """The rules' view of a member (members.rules.Person)."""
+    return Person(
+        birth_date=member.birth_date,
+        is_insured=member.is_insured,
+        acquired_on=member.acquired_on,
+        lost_on=member.lost_on,
+        standard_monthly_remuneration=member.standard_monthly_remuneration,
+        has_income_reduction=member.has_income_reduction,
+        notified_on=member.notified_on,
+        oqs_registered_on=member.oqs_registered_on,
+        voluntary_until=member.voluntary_until,
+        residence_expires_on=member.residence_expires_on,
+    )
+
+
+def card_status_facts(status: MynaStatus | None) -> CardStatus | None:
+    """The rules' view of a status row (members.rules.CardStatus); None without data."""
+    if status is None:
+        return None
+    return CardStatus(
+        card=status.card,
+        registration=status.registration,
+        ecert_expires_on=status.ecert_expires_on,
+        is_dereg_requested=status.is_dereg_requested,
+    )

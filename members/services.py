@@ -5,10 +5,19 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import OuterRef, Q, Subquery
+from simple_history.utils import bulk_update_with_history
 
 from . import vault
 from .models import Member, MynaStatus, MyNumber, MyNumberAccessLog
-from .rules import my_number_error, normalize_kana, normalize_my_number, status_row_is_stale
+from .rules import (
+    born_after_for_under,
+    loss_at_75,
+    my_number_error,
+    normalize_kana,
+    normalize_my_number,
+    status_row_is_stale,
+)
 
 MY_NUMBER_IN_USE = "この個人番号は別の加入者に登録されています。"
 REVEAL_REASON_REQUIRED = "表示する理由を入力してください。"
@@ -158,3 +167,44 @@ def myna_status_request_deregistration(
     status._history_user = _user_or_none(user)
     status.save()
     return status
+
+
+LOSS_REASONS = {
+    "late_elderly": "75歳到達により資格喪失（後期高齢者医療へ移行）",
+    "insured_lost": "被保険者の75歳到達により被扶養者の資格喪失",
+}
+
+
+@transaction.atomic
+def members_apply_loss_at_75(*, as_of: date) -> int:
+    """AGE-4 on `as_of`: record the loss of everyone who reached 75 and of their
+    dependents, with a history reason. Reads only the people concerned (those 75 or
+    over, and the dependents in their households); returns how many were updated."""
+    cutoff = born_after_for_under(as_of, 75)
+    recorded_active = Q(lost_on__isnull=True) | Q(lost_on__gt=as_of)
+    insured = Member.objects.filter(
+        office_id=OuterRef("office_id"),
+        number=OuterRef("number"),
+        relationship=Member.Relationship.SELF,
+    )
+    candidates = (
+        Member.objects.filter(recorded_active)
+        .annotate(insured_birth_date=Subquery(insured.values("birth_date")[:1]))
+        .filter(Q(birth_date__lte=cutoff) | Q(insured_birth_date__lte=cutoff))
+    )
+    changed = []
+    for member in candidates:
+        loss = loss_at_75(
+            birth_date=member.birth_date,
+            lost_on=member.lost_on,
+            is_insured=member.is_insured,
+            insured_birth_date=None if member.is_insured else member.insured_birth_date,
+            as_of=as_of,
+        )
+        if loss is None or loss.lost_on <= member.acquired_on:
+            continue  # (a record acquired after 75 was never active: nothing to end)
+        member.lost_on, member.loss_reason = loss.lost_on, loss.reason
+        member._change_reason = LOSS_REASONS[loss.reason]
+        changed.append(member)
+    bulk_update_with_history(changed, Member, ["lost_on", "loss_reason"], batch_size=1000)
+    return len(changed)

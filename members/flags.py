@@ -1,0 +1,153 @@
+"""The worklist, kept by the nightly job in bulk (domain.md §9).
+
+Each flag kind is a queryset of (member, kind, reason) that holds on the date — the rules
+of members/rules.py written as SQL conditions. `flags_recompute` puts their union in a
+temporary table and, in two set-based statements, closes the open flags that no longer
+hold and opens the ones that are new. Nothing loops over members in Python.
+"""
+
+from collections import Counter
+from datetime import date, timedelta
+
+from django.db import connection
+from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
+
+from insurer.models import JobRun
+from insurer.selectors import insurer_settings_get
+
+from .models import Flag, Member
+from .rules import add_months, born_after_for_under, first_of_month, month_end
+from .selectors import members_active_on
+
+DESIRED_TABLE = "nightly_desired_flags"
+
+
+def ecert_past_grace_before(as_of: date) -> date:
+    """MY-1 in SQL: an expiry date e is past its grace on `as_of` exactly when
+    e < the 1st of the month three months before as_of's month."""
+    return add_months(first_of_month(as_of), -3)
+
+
+def certificate_need_reason_sql(as_of: date) -> Case:
+    """§5 precedence as a CASE over the joined status (mirrors rules.certificate_need_reasons;
+    lost_card and care_needs join with the applications of the certificates issue)."""
+    return Case(
+        When(Q(myna_status__isnull=True) | Q(myna_status__card="none"), then=Value("no_card")),
+        When(
+            Q(myna_status__card="held", myna_status__registration="unregistered"),
+            then=Value("not_registered"),
+        ),
+        When(
+            Q(myna_status__dereg_requested_on__isnull=False)
+            | Q(myna_status__registration="deregistered"),
+            then=Value("deregistered"),
+        ),
+        When(
+            Q(
+                myna_status__registration="registered",
+                myna_status__ecert_expires_on__lt=ecert_past_grace_before(as_of),
+            ),
+            then=Value("ecert_expired"),
+        ),
+        When(Q(myna_status__card="returned"), then=Value("card_returned")),
+        default=Value(None),
+        output_field=CharField(),
+    )
+
+
+def _flag_rows(queryset: QuerySet, kind: str, reason=None) -> QuerySet:
+    return (
+        queryset.annotate(
+            flag_kind=Value(kind, output_field=CharField()),
+            flag_reason=reason if reason is not None else Value("", output_field=CharField()),
+        )
+        .values_list("pk", "flag_kind", "flag_reason")
+        .order_by()
+    )
+
+
+def desired_flag_querysets(as_of: date, *, registration_deadline_days: int) -> list[QuerySet]:
+    """(member id, kind, reason) rows that hold on `as_of`, one queryset per kind."""
+    active = members_active_on(Member.objects.all(), as_of)
+    next_month = add_months(first_of_month(as_of), 1)
+    needed = active.annotate(need_reason=certificate_need_reason_sql(as_of)).filter(
+        need_reason__isnull=False
+    )
+    overdue = active.filter(
+        notified_on__lt=as_of - timedelta(days=registration_deadline_days)
+    ).filter(Q(oqs_registered_on__isnull=True) | Q(oqs_registered_on__gt=as_of))
+    turning_70 = active.filter(
+        birth_date__gt=born_after_for_under(first_of_month(as_of), 70),
+        birth_date__lte=born_after_for_under(next_month, 70),
+    )
+    turning_75 = active.filter(
+        birth_date__gt=born_after_for_under(next_month - timedelta(days=1), 75),
+        birth_date__lte=born_after_for_under(month_end(next_month), 75),
+    )
+    return [
+        _flag_rows(needed, Flag.Kind.CERTIFICATE_NEEDED, F("need_reason")),
+        _flag_rows(overdue, Flag.Kind.REGISTRATION_OVERDUE),
+        _flag_rows(turning_70, Flag.Kind.TURNING_70),
+        _flag_rows(turning_75, Flag.Kind.TURNING_75),
+    ]
+
+
+def _union_sql(querysets: list[QuerySet]) -> tuple[str, list]:
+    parts, params = [], []
+    for queryset in querysets:
+        sql, query_params = queryset.query.sql_with_params()
+        parts.append(f"SELECT * FROM ({sql}) AS kind_{len(parts)}")
+        params.extend(query_params)
+    return " UNION ALL ".join(parts), params
+
+
+def flags_recompute(*, as_of: date, run: JobRun) -> dict[str, dict[str, int]]:
+    """Open the flags that hold on `as_of`, close those that no longer do; idempotent.
+
+    Must run inside a transaction (the nightly job's). Returns counts per kind:reason.
+    """
+    settings = insurer_settings_get()
+    select_sql, params = _union_sql(
+        desired_flag_querysets(
+            as_of, registration_deadline_days=settings.registration_deadline_days
+        )
+    )
+    flag_table = connection.ops.quote_name(Flag._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {DESIRED_TABLE}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {DESIRED_TABLE} (member_id bigint, kind varchar(24), reason varchar(16))"
+        )
+        cursor.execute(
+            f"INSERT INTO {DESIRED_TABLE} (member_id, kind, reason) {select_sql}", params
+        )
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {DESIRED_TABLE}")
+        cursor.execute(
+            f"""UPDATE {flag_table} SET closed_on = %s, closed_by_id = %s
+            WHERE closed_on IS NULL AND NOT EXISTS (
+                SELECT 1 FROM {DESIRED_TABLE} d WHERE d.member_id = {flag_table}.member_id
+                AND d.kind = {flag_table}.kind AND d.reason = {flag_table}.reason)""",
+            [as_of, run.pk],
+        )
+        cursor.execute(
+            f"""INSERT INTO {flag_table} (member_id, kind, reason, opened_on, opened_by_id)
+            SELECT d.member_id, d.kind, d.reason, %s, %s FROM {DESIRED_TABLE} d
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {flag_table} f WHERE f.closed_on IS NULL
+                AND f.member_id = d.member_id AND f.kind = d.kind AND f.reason = d.reason)""",
+            [as_of, run.pk],
+        )
+        cursor.execute(f"DROP TABLE {DESIRED_TABLE}")
+    return {
+        "opened": _count(Flag.objects.filter(opened_by=run)),
+        "closed": _count(Flag.objects.filter(closed_by=run)),
+    }
+
+
+def _count(queryset: QuerySet[Flag]) -> dict[str, int]:
+    counts: Counter = Counter()
+    rows = queryset.values_list("kind", "reason").annotate(number=Count("pk")).order_by()
+    for kind, reason, number in rows:
+        counts[f"{kind}:{reason}" if reason else kind] += number
+    return dict(sorted(counts.items()))
