@@ -1,9 +1,10 @@
 from django.contrib import admin
+from django.utils.html import format_html_join
 from import_export.admin import ImportExportMixin
 
-from .admin_utils import HistoryAdmin
+from .admin_utils import HistoryAdmin, ReadOnlyAdminMixin
 from .imports import EXPORT_FORMATS, IMPORT_FORMATS
-from .models import Insurer, InsurerSettings, Office
+from .models import Insurer, InsurerSettings, JobRun, Office
 from .resources import InsurerResource, OfficeResource
 
 
@@ -70,3 +71,50 @@ class OfficeAdmin(ImportExportMixin, HistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # members refer to offices by 記号; an office is never deleted
+
+
+@admin.register(JobRun)
+class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What the scheduled jobs did each night, for supervisors and auditors."""
+
+    list_display = ("job", "run_date", "status", "trigger", "started_at", "finished_at", "summary")
+    list_filter = ("job", "status", "run_date")
+    date_hierarchy = "run_date"
+    readonly_fields = ("counts_display",)
+    fields = (
+        "job",
+        "run_date",
+        "status",
+        "trigger",
+        "started_at",
+        "finished_at",
+        "note",
+        "counts_display",
+        "error",
+    )
+
+    @admin.display(description="件数")
+    def summary(self, run: JobRun) -> str:
+        counts = run.counts or {}
+        if not counts:
+            return run.note or "—"
+        opened = sum((counts.get("opened") or {}).values())
+        closed = sum((counts.get("closed") or {}).values())
+        return f"発生 {opened}・解消 {closed}・75歳喪失 {counts.get('loss_at_75', 0)}"
+
+    @admin.display(description="件数の内訳")
+    def counts_display(self, run: JobRun) -> str:
+        from members.flags import flag_label
+
+        counts = run.counts or {}
+        rows = []
+        for label, key in (("発生", "opened"), ("解消", "closed")):
+            for flag, number in (counts.get(key) or {}).items():
+                rows.append((label, flag_label(flag), number))
+        for key, label in (
+            ("loss_at_75", "75歳到達による資格喪失"),
+            ("certificates_expired", "期限切れの資格確認書"),
+        ):
+            if key in counts:
+                rows.append(("", label, counts[key]))
+        return format_html_join("", "<div>{} {}: {}件</div>", rows) or "—"

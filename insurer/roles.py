@@ -21,6 +21,8 @@ _CLERK = {
     "members.member": ["view", "add", "change", "import", "export"],
     "members.mynastatus": ["view", "import"],
     "members.mynumber": ["add", "change"],
+    "members.flag": ["view", "export"],
+    "insurer.jobrun": ["view"],
 }
 _SUPERVISOR = {
     "insurer.insurer": ["view", "add", "change", "import", "export"],
@@ -30,6 +32,8 @@ _SUPERVISOR = {
     "members.mynastatus": ["view", "import", "export"],
     "members.mynumber": ["add", "change", "reveal"],
     "members.mynumberaccesslog": ["view"],
+    "members.flag": ["view", "export"],
+    "insurer.jobrun": ["view"],
 }
 _AUDITOR = {
     "insurer.insurer": ["view"],
@@ -38,6 +42,8 @@ _AUDITOR = {
     "members.member": ["view", "export"],
     "members.mynastatus": ["view"],
     "members.mynumberaccesslog": ["view"],
+    "members.flag": ["view", "export"],
+    "insurer.jobrun": ["view"],
 }
 
 ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {

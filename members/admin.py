@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from import_export.admin import ExportMixin, ImportExportMixin, ImportMixin
@@ -15,8 +16,9 @@ from import_export.admin import ExportMixin, ImportExportMixin, ImportMixin
 from insurer.admin_utils import HistoryAdmin, LargeTablePaginator, ReadOnlyAdminMixin
 from insurer.imports import EXPORT_FORMATS, IMPORT_FORMATS
 
-from .models import Member, MynaStatus, MyNumberAccessLog
-from .resources import MemberResource, MynaStatusResource
+from .flags import open_flags_for
+from .models import Flag, Member, MynaStatus, MyNumberAccessLog
+from .resources import FlagResource, MemberResource, MynaStatusResource
 from .rules import MYNA_STATES, my_number_error, myna_state, normalize_kana
 from .selectors import (
     MYNA_STATE_FILTERS,
@@ -243,6 +245,7 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
                 myna_state_label=self.myna_state_display(member),
                 my_number_masked=my_number_masked(member=member),
                 can_reveal=request.user.has_perm("members.reveal_mynumber"),
+                open_flags=open_flags_for(member=member),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -354,3 +357,64 @@ class MyNumberAccessLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "at"
     raw_id_fields = ("member", "user")
     show_facets = ShowFacets.NEVER
+
+
+class FlagStateFilter(admin.SimpleListFilter):
+    """Open flags unless asked otherwise: the worklist is what is still to do."""
+
+    title = "状態"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("closed", "解消済"), ("all", "すべて"))
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "対応中",
+        }
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(closed_on__isnull=self.value() != "closed")
+
+
+@admin.register(Flag)
+class FlagAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
+    """The worklist the nightly job keeps (domain.md §9)."""
+
+    resource_classes = [FlagResource]
+    export_formats = EXPORT_FORMATS
+    list_display = ("member_link", "member_name", "kind", "reason", "opened_on", "closed_on")
+    list_filter = (FlagStateFilter, "kind", "reason", "opened_on")
+    list_select_related = ("member",)
+    search_fields = ("member__kana_search",)
+    search_help_text = "記号・番号・枝番、カナ、または氏名で加入者を探します。"
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
+    paginator = LargeTablePaginator
+    list_per_page = 100
+    date_hierarchy = "opened_on"
+
+    @admin.display(description="記号-番号-枝番", ordering="member__office_id")
+    def member_link(self, flag: Flag) -> str:
+        url = reverse("admin:members_member_change", args=[flag.member_id])
+        return format_html('<a href="{}">{}</a>', url, flag.member.key)
+
+    @admin.display(description="氏名")
+    def member_name(self, flag: Flag) -> str:
+        return flag.member.full_name
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term:
+            return queryset, False
+        members = member_search(Member.objects.all(), search_term).values("pk")
+        return queryset.filter(member__in=members), False

@@ -151,3 +151,15 @@ def _count(queryset: QuerySet[Flag]) -> dict[str, int]:
     for kind, reason, number in rows:
         counts[f"{kind}:{reason}" if reason else kind] += number
     return dict(sorted(counts.items()))
+
+
+def flag_label(key: str) -> str:
+    """A count key (`certificate_needed:no_card`) in Japanese:
+    資格確認書が必要（マイナンバーカード未取得）."""
+    kind, _, reason = key.partition(":")
+    label = Flag.Kind(kind).label
+    return f"{label}（{Flag.Reason(reason).label}）" if reason else label
+
+
+def open_flags_for(*, member: Member) -> QuerySet[Flag]:
+    return Flag.objects.filter(member=member, closed_on__isnull=True).order_by("kind")

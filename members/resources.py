@@ -4,6 +4,7 @@ Column mapping and cell checks only; what a row means is decided by services and
 """
 
 from django.core.exceptions import ValidationError
+from import_export import resources
 from import_export.fields import Field
 
 from insurer.imports import (
@@ -20,7 +21,7 @@ from insurer.imports import (
 from insurer.models import Office
 
 from . import vault
-from .models import Member, MynaStatus, MyNumber
+from .models import Flag, Member, MynaStatus, MyNumber
 from .rules import is_katakana, mask_my_number, my_number_error, normalize_kana, normalize_my_number
 from .services import (
     DEPENDENT_WITHOUT_INSURED,
@@ -318,3 +319,32 @@ class MynaStatusResource(StrictModelResource):
 
     def skip_row(self, instance, original, row, import_validation_errors=None) -> bool:
         return getattr(instance, "_is_stale", False) and not import_validation_errors
+
+
+FLAG_COLUMNS = ("symbol", "number", "branch", "flag", "reason", "opened_on")
+
+
+class FlagResource(resources.ModelResource):
+    """Open worklist flags (export only; the nightly job is the only writer)."""
+
+    symbol = Field("member__office_id", "symbol")
+    number = Field("member__number", "number")
+    branch = Field("member__branch", "branch")
+    flag = Field("kind", "flag")
+    reason = Field("reason", "reason")
+    opened_on = Field("opened_on", "opened_on", widget=DateWidget())
+
+    class Meta:
+        model = Flag
+        fields = FLAG_COLUMNS
+        export_order = FLAG_COLUMNS
+
+    def get_queryset(self):
+        return (
+            Flag.objects.filter(closed_on__isnull=True)
+            .select_related("member")
+            .order_by("member__office_id", "member__number", "member__branch", "kind")
+        )
+
+    def import_data(self, *args, **kwargs):
+        raise NotImplementedError("対応フラグは夜間処理だけが書き込みます。")

@@ -4,8 +4,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from insurer.models import InsurerSettings
+from insurer.models import InsurerSettings, JobRun
 from insurer.roles import AUDITOR, CLERK, SUPERVISOR
+from insurer.services import nightly_run
 from members.models import Member, MynaStatus, MyNumber, MyNumberAccessLog
 from members.services import my_number_register
 from tests.factories import InsurerFactory, MemberFactory, MynaStatusFactory
@@ -23,6 +24,7 @@ def register(office):
     MynaStatusFactory(member=insured)
     my_number_register(member=insured, value=PLAIN, user=None, reason="テスト登録")
     InsurerFactory()
+    nightly_run(run_date=date(2026, 11, 21), trigger="test")  # the spouse has no status data
     return insured, spouse
 
 
@@ -333,3 +335,24 @@ def test_member_list_search_and_filters(clerk_client, register, office):
     assert shown("?myna=no_data") == {"1001-12-01", "1001-13-00"}
     assert shown("?relationship=spouse") == {"1001-12-01"}
     assert shown("?symbol=9999") == set()
+
+
+@pytest.mark.django_db
+def test_worklist_links_to_the_member_and_the_member_page_lists_open_flags(clerk_client, register):
+    _, spouse = register
+    html = clerk_client.get(reverse("admin:members_flag_changelist")).content.decode()
+    assert reverse("admin:members_member_change", args=[spouse.pk]) in html
+    assert "資格確認書が必要" in html and "マイナンバーカード未取得" in html
+    page = clerk_client.get(
+        reverse("admin:members_member_change", args=[spouse.pk])
+    ).content.decode()
+    assert "対応フラグ（対応中）" in page and "2026-11-21 から" in page
+
+
+@pytest.mark.django_db
+def test_job_run_page_explains_the_counts_in_japanese(supervisor_client, register):
+    run = JobRun.objects.get()
+    html = supervisor_client.get(
+        reverse("admin:insurer_jobrun_change", args=[run.pk])
+    ).content.decode()
+    assert "発生 資格確認書が必要（マイナンバーカード未取得）: 1件" in html

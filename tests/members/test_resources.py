@@ -344,3 +344,26 @@ def test_status_resource_exports_its_own_columns(household):
     dataset = MynaStatusResource().export()
     assert dataset.headers == STATUS_HEADER.split(",")
     assert list(dataset[0]) == ["1001", "1", "00", "2026-10-31", "held", "registered", "2029-01-31"]
+
+
+@pytest.mark.django_db
+def test_flag_export_lists_open_flags_in_the_spec_columns(office, capsysbinary):
+    from django.core.management import call_command
+
+    from insurer.services import nightly_run
+
+    member = MemberFactory(office=office, number="1", notified_on=date(2026, 11, 1))
+    MynaStatusFactory(member=member, card="held", registration="unregistered")
+    closed = MemberFactory(office=office, number="2")
+    closed_status = MynaStatusFactory(member=closed, card="none", registration="unregistered")
+    nightly_run(run_date=date(2026, 11, 20), trigger="test")
+    closed_status.card, closed_status.registration = "held", "registered"
+    closed_status.save()
+    nightly_run(run_date=date(2026, 11, 21), trigger="test")
+    call_command("export", "CSV", "members.resources.FlagResource")
+    lines = capsysbinary.readouterr().out.decode().splitlines()
+    assert lines == [
+        "symbol,number,branch,flag,reason,opened_on",
+        "1001,1,00,certificate_needed,not_registered,2026-11-20",
+        "1001,1,00,registration_overdue,,2026-11-20",
+    ]

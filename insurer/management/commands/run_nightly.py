@@ -6,7 +6,7 @@ from django.utils.dateparse import parse_date
 
 from insurer.models import JobRun
 from insurer.services import nightly_run
-from members.models import Flag
+from members.flags import flag_label
 
 
 class Command(BaseCommand):
@@ -37,13 +37,6 @@ class Command(BaseCommand):
         if run.status == JobRun.Status.FAILED:
             self.stderr.write(run.error)
             sys.exit(1)
-
-
-def flag_label(key: str) -> str:
-    """`certificate_needed:no_card` → 資格確認書が必要（マイナンバーカード未取得）."""
-    kind, _, reason = key.partition(":")
-    label = Flag.Kind(kind).label
-    return f"{label}（{Flag.Reason(reason).label}）" if reason else label
 
 
 def summary_lines(run: JobRun) -> list[str]:
