@@ -1,5 +1,6 @@
 """Jobs that span the apps: the nightly run, in the order domain.md asks."""
 
+import time
 from datetime import date
 
 from certificates.services import certificates_expire
@@ -10,13 +11,26 @@ from .jobs import job_run
 from .models import JobRun
 
 
+class StepTimer:
+    """Seconds per step, kept in the JobRun so operators see where a night went."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, step, *args, **kwargs):
+        started = time.perf_counter()
+        result = step(*args, **kwargs)
+        self.seconds[name] = round(time.perf_counter() - started, 3)
+        return result
+
+
 def nightly_work(run: JobRun) -> dict:
     """For the run's date D, in order: loss at 75, the worklist, certificate expiry."""
-    as_of = run.run_date
-    lost = members_apply_loss_at_75(as_of=as_of)
-    flags = flags_recompute(as_of=as_of, run=run)
-    expired = certificates_expire(as_of=as_of)
-    return {"loss_at_75": lost, **flags, "certificates_expired": expired}
+    as_of, timed = run.run_date, StepTimer()
+    lost = timed("loss_at_75", members_apply_loss_at_75, as_of=as_of)
+    flags = timed("flags", flags_recompute, as_of=as_of, run=run)
+    expired = timed("certificates_expired", certificates_expire, as_of=as_of)
+    return {"loss_at_75": lost, **flags, "certificates_expired": expired, "seconds": timed.seconds}
 
 
 def nightly_run(*, run_date: date, trigger: str, force: bool = False) -> JobRun:

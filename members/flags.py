@@ -130,12 +130,17 @@ def flags_recompute(*, as_of: date, run: JobRun) -> dict[str, dict[str, int]]:
                 AND d.kind = {flag_table}.kind AND d.reason = {flag_table}.reason)""",
             [as_of, run.pk],
         )
+        # What is open already is not new. (Deleting it here, rather than testing for it
+        # in the INSERT, keeps that statement from reading the table it is writing to.)
+        cursor.execute(
+            f"""DELETE FROM {DESIRED_TABLE} WHERE EXISTS (
+                SELECT 1 FROM {flag_table} f WHERE f.closed_on IS NULL
+                AND f.member_id = {DESIRED_TABLE}.member_id AND f.kind = {DESIRED_TABLE}.kind
+                AND f.reason = {DESIRED_TABLE}.reason)"""
+        )
         cursor.execute(
             f"""INSERT INTO {flag_table} (member_id, kind, reason, opened_on, opened_by_id)
-            SELECT d.member_id, d.kind, d.reason, %s, %s FROM {DESIRED_TABLE} d
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {flag_table} f WHERE f.closed_on IS NULL
-                AND f.member_id = d.member_id AND f.kind = d.kind AND f.reason = d.reason)""",
+            SELECT member_id, kind, reason, %s, %s FROM {DESIRED_TABLE}""",
             [as_of, run.pk],
         )
         cursor.execute(f"DROP TABLE {DESIRED_TABLE}")

@@ -5,7 +5,7 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from simple_history.utils import bulk_update_with_history
 
 from . import vault
@@ -181,17 +181,24 @@ def members_apply_loss_at_75(*, as_of: date) -> int:
     dependents, with a history reason. Reads only the people concerned (those 75 or
     over, and the dependents in their households); returns how many were updated."""
     cutoff = born_after_for_under(as_of, 75)
-    recorded_active = Q(lost_on__isnull=True) | Q(lost_on__gt=as_of)
+    recorded_active = Member.objects.filter(Q(lost_on__isnull=True) | Q(lost_on__gt=as_of))
     insured = Member.objects.filter(
         office_id=OuterRef("office_id"),
         number=OuterRef("number"),
         relationship=Member.Relationship.SELF,
     )
-    candidates = (
-        Member.objects.filter(recorded_active)
-        .annotate(insured_birth_date=Subquery(insured.values("birth_date")[:1]))
-        .filter(Q(birth_date__lte=cutoff) | Q(insured_birth_date__lte=cutoff))
+    # Two indexed reads (by birth date), not an OR over a per-row subquery.
+    reached_75 = recorded_active.filter(birth_date__lte=cutoff)
+    of_insured_75 = recorded_active.exclude(relationship=Member.Relationship.SELF).filter(
+        Exists(insured.filter(birth_date__lte=cutoff))
     )
+    candidates = {
+        member.pk: member
+        for queryset in (reached_75, of_insured_75)
+        for member in queryset.annotate(
+            insured_birth_date=Subquery(insured.values("birth_date")[:1])
+        )
+    }.values()
     changed = []
     for member in candidates:
         loss = loss_at_75(
