@@ -8,12 +8,18 @@ from .models import Insurer, Office
 COLUMNS = ("name", "postal_code", "address", "phone")
 
 
-class InsurerResource(StrictModelResource):
-    insurer_number = Field("insurer_number", "insurer_number", widget=RequiredTextWidget())
+class ContactColumns(StrictModelResource):
+    """The name and contact columns both files share."""
+
     name = Field("name", "name", widget=RequiredTextWidget())
     postal_code = Field("postal_code", "postal_code", widget=TextWidget())
-    address = Field("address", "address", widget=RequiredTextWidget())
+    address = Field("address", "address", widget=TextWidget())
     phone = Field("phone", "phone", widget=TextWidget())
+
+
+class InsurerResource(ContactColumns):
+    insurer_number = Field("insurer_number", "insurer_number", widget=RequiredTextWidget())
+    address = Field("address", "address", widget=RequiredTextWidget())  # printed on certificates
 
     key_columns = ("insurer_number",)
     required_columns = ("insurer_number", *COLUMNS)
@@ -28,12 +34,8 @@ class InsurerResource(StrictModelResource):
         report_skipped = True
 
 
-class OfficeResource(StrictModelResource):
+class OfficeResource(ContactColumns):
     symbol = Field("symbol", "symbol", widget=DigitsWidget(min_length=1, max_length=8))
-    name = Field("name", "name", widget=RequiredTextWidget())
-    postal_code = Field("postal_code", "postal_code", widget=TextWidget())
-    address = Field("address", "address", widget=TextWidget())
-    phone = Field("phone", "phone", widget=TextWidget())
 
     key_columns = ("symbol",)
     required_columns = ("symbol", *COLUMNS)
