@@ -99,3 +99,19 @@ def test_readme_names_the_two_commands_and_ci_calls_make_test():
     readme = (ROOT / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_login_locks_out_after_repeated_failures(db):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    get_user_model().objects.create_user(username="clerk", password="correct-horse", is_staff=True)
+    client = Client()
+    codes = [
+        client.post("/admin/login/", {"username": "clerk", "password": "wrong"}).status_code
+        for _ in range(settings.AXES_FAILURE_LIMIT)
+    ]
+    assert codes == [200] * (settings.AXES_FAILURE_LIMIT - 1) + [429]
+    locked = client.post("/admin/login/", {"username": "clerk", "password": "correct-horse"})
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
