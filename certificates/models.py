@@ -1,1 +1,373 @@
-"""資格確認書: models arrive with their issue."""
+"""資格確認書, the applications that lead to them, lost-card cases, batches and notices."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+from members.models import Member
+
+NEED_REASON_CHOICES = [
+    ("no_card", "マイナンバーカード未取得"),
+    ("not_registered", "保険証利用登録なし"),
+    ("deregistered", "利用登録解除（申請中を含む）"),
+    ("ecert_expired", "電子証明書期限切れ"),
+    ("card_returned", "カード返納"),
+    ("lost_card", "カード紛失・更新中"),
+    ("care_needs", "要配慮者"),
+]
+
+
+class IssueBatch(models.Model):
+    """One issuing run: the certificates and notices printed and mailed together."""
+
+    class Kind(models.TextChoices):
+        SCHEDULED = "scheduled", "定期発行"
+        SINGLE = "single", "個別発行"
+
+    class Status(models.TextChoices):
+        ISSUED = "issued", "発行済（PDF未作成）"
+        RENDERING = "rendering", "PDF作成中"
+        RENDERED = "rendered", "PDF作成済（印刷許可待ち）"
+        RELEASED = "released", "印刷許可済"
+        FAILED = "failed", "PDF作成失敗"
+
+    kind = models.CharField("種別", max_length=10, choices=Kind.choices)
+    issued_on = models.DateField("交付日")
+    status = models.CharField("状態", max_length=10, choices=Status.choices, default=Status.ISSUED)
+    progress = models.PositiveSmallIntegerField("PDF作成の進み具合（%）", default=0)
+    certificate_count = models.PositiveIntegerField("資格確認書の枚数", default=0)
+    notice_count = models.PositiveIntegerField("資格情報のお知らせの枚数", default=0)
+    pdf = models.FileField("資格確認書PDF", upload_to="batches/", blank=True)
+    notices_pdf = models.FileField("お知らせPDF", upload_to="batches/", blank=True)
+    cover_pdf = models.FileField("送付書PDF", upload_to="batches/", blank=True)
+    mailing_csv = models.FileField("送付リストCSV", upload_to="batches/", blank=True)
+    error = models.TextField("エラー", blank=True)
+    created_at = models.DateTimeField("作成日時", auto_now_add=True)
+    rendered_at = models.DateTimeField("PDF作成日時", null=True, blank=True)
+    released_at = models.DateTimeField("印刷許可日時", null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="印刷許可者",
+    )
+    history = HistoricalRecords(excluded_fields=["progress"])
+
+    class Meta:
+        verbose_name = "発行バッチ"
+        verbose_name_plural = "発行バッチ"
+        ordering = ["-issued_on", "-pk"]
+        permissions = [("release_issuebatch", "発行バッチの印刷を許可できる")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issued_on"],
+                condition=Q(kind="scheduled"),
+                name="batch_one_scheduled_per_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issued_on} {self.get_kind_display()} #{self.pk}"
+
+
+class Certificate(models.Model):
+    """A 資格確認書. What it prints is frozen at issue (§6): later changes to the member
+    lead to a reissue (RI-1), never to a silently different certificate."""
+
+    class Status(models.TextChoices):
+        ISSUED = "issued", "有効（交付済）"
+        EXPIRED = "expired", "有効期限切れ"
+        SUPERSEDED = "superseded", "再交付により無効"
+        RETURNED = "returned", "返納済"
+        VOIDED = "voided", "無効（未返納）"
+
+    REASON_CHOICES = [*NEED_REASON_CHOICES, ("reissue", "再交付")]
+    LIVE = ("issued", "expired")  # statuses whose validity counts for ONE-1
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="certificates", verbose_name="加入者"
+    )
+    batch = models.ForeignKey(
+        IssueBatch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="certificates",
+        verbose_name="発行バッチ",
+    )
+    reason = models.CharField("交付理由", max_length=16, choices=REASON_CHOICES)
+    status = models.CharField("状態", max_length=10, choices=Status.choices, default=Status.ISSUED)
+    issued_on = models.DateField("交付年月日")
+    valid_from = models.DateField("有効開始日")
+    valid_until = models.DateField("有効期限")
+    supersedes = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="superseded_by",
+        verbose_name="再交付前の確認書",
+    )
+    renews = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="renewed_by",
+        verbose_name="更新前の確認書",
+    )
+    # --- printed, frozen at issue -------------------------------------------------
+    is_dependent = models.BooleanField("被扶養者用")
+    family_name = models.CharField("氏", max_length=50)
+    given_name = models.CharField("名", max_length=50)
+    family_name_kana = models.CharField("氏（カナ）", max_length=100)
+    given_name_kana = models.CharField("名（カナ）", max_length=100)
+    sex = models.CharField("性別", max_length=1, choices=Member.Sex.choices)
+    birth_date = models.DateField("生年月日")
+    acquired_on = models.DateField("資格取得年月日（認定年月日）")
+    symbol = models.CharField("記号", max_length=8)
+    number = models.CharField("番号", max_length=8)
+    branch = models.CharField("枝番", max_length=2)
+    relationship = models.CharField("続柄", max_length=8, choices=Member.Relationship.choices)
+    insurer_number = models.CharField("保険者番号", max_length=8)
+    insurer_name = models.CharField("保険者名称", max_length=100)
+    insurer_address = models.CharField("保険者所在地", max_length=200)
+    insured_name = models.CharField("被保険者氏名", max_length=101, blank=True)
+    copay = models.PositiveSmallIntegerField("一部負担金の割合", null=True, blank=True)
+    copay_effective_on = models.DateField("発効期日", null=True, blank=True)
+    office_name = models.CharField("事業所名称（送付用）", max_length=100, blank=True)
+    # --- afterwards -----------------------------------------------------------------
+    returned_on = models.DateField("返納日", null=True, blank=True)
+    voided_on = models.DateField("無効とした日", null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "資格確認書"
+        verbose_name_plural = "資格確認書"
+        ordering = ["-issued_on", "-pk"]
+        permissions = [
+            ("export_certificate", "資格確認書を出力できる"),
+            ("print_certificate", "資格確認書を個別に印刷できる"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_from__lte=F("valid_until")),
+                name="certificate_valid_from_before_until",
+                violation_error_message="有効期限は有効開始日以後の日付です。",
+            ),
+            models.CheckConstraint(
+                condition=Q(copay__isnull=True) | Q(copay__in=[2, 3]),
+                name="certificate_copay_2_or_3",
+            ),
+        ]
+        # ONE-1 on PostgreSQL: an exclusion constraint added by migration 0002
+        # (certificate_one_live_per_period); the service enforces the same everywhere.
+        indexes = [
+            models.Index(fields=["member", "status"], name="certificate_member_status"),
+            models.Index(fields=["status", "valid_until"], name="certificate_status_until"),
+            models.Index(fields=["symbol", "number", "branch"], name="certificate_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol}-{self.number}-{self.branch} {self.family_name} {self.given_name}（{self.valid_until}まで）"
+
+    @property
+    def title(self) -> str:
+        return "健康保険被扶養者資格確認書" if self.is_dependent else "健康保険被保険者資格確認書"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.family_name} {self.given_name}"
+
+
+class LostCardCase(models.Model):
+    """A lost or stolen My Number card (§8), from the report to its closure."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "対応中"
+        CLOSED = "closed", "終了"
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="lost_card_cases", verbose_name="加入者"
+    )
+    lost_on = models.DateField("紛失日")
+    reported_on = models.DateField("保険者への届出日")
+    hotline_suspended = models.BooleanField(
+        "マイナンバーカードの一時利用停止を確認",
+        default=False,
+        help_text="マイナンバー総合フリーダイヤル（0120-95-0178、24時間）での停止。",
+    )
+    police_report_number = models.CharField("警察の受理番号（盗難時）", max_length=40, blank=True)
+    status = models.CharField("状態", max_length=8, choices=Status.choices, default=Status.OPEN)
+    closed_on = models.DateField("終了日", null=True, blank=True)
+    close_note = models.CharField("終了の理由", max_length=200, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "カード紛失の対応"
+        verbose_name_plural = "カード紛失の対応"
+        ordering = ["-reported_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="open", closed_on__isnull=True)
+                | Q(status="closed", closed_on__isnull=False),
+                name="lost_case_closed_has_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} 紛失 {self.lost_on}（{self.get_status_display()}）"
+
+
+class Application(models.Model):
+    """An application a clerk enters and a supervisor decides (代理申請 included)."""
+
+    class Kind(models.TextChoices):
+        CARE_NEEDS = "care_needs", "要配慮者の資格確認書交付申請"
+        LOST_CARD = "lost_card", "カード紛失等による資格確認書交付申請"
+        DEREGISTRATION = "deregistration", "マイナ保険証の利用登録解除申請"
+
+    class Applicant(models.TextChoices):
+        SELF = "self", "本人"
+        LEGAL_REPRESENTATIVE = "legal_representative", "法定代理人"
+        CARER = "carer", "介助者"
+        FACILITY = "facility", "施設"
+
+    class Route(models.TextChoices):
+        EMPLOYER = "employer", "事業主経由"
+        DIRECT = "direct", "直接（任意継続など）"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "受付（決裁待ち）"
+        APPROVED = "approved", "承認"
+        REJECTED = "rejected", "却下"
+        ENDED = "ended", "終了（要配慮者の承認を終えた）"
+
+    class Evidence(models.TextChoices):
+        LONG_TERM_CARE = "long_term_care", "要介護・要支援認定"
+        DISABILITY = "disability", "障害者手帳"
+        FACILITY = "facility", "施設入所"
+        GUARDIAN = "guardian", "成年後見人等の選任"
+        DV = "dv", "DV等被害者"
+        OTHER = "other", "その他（個別判断）"
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="applications", verbose_name="加入者"
+    )
+    kind = models.CharField("申請の種類", max_length=16, choices=Kind.choices)
+    applicant_type = models.CharField(
+        "申請者", max_length=24, choices=Applicant.choices, default=Applicant.SELF
+    )
+    applicant_name = models.CharField("申請者氏名（代理のとき）", max_length=100, blank=True)
+    received_on = models.DateField("受付日")
+    route = models.CharField("経路", max_length=10, choices=Route.choices, default=Route.EMPLOYER)
+    status = models.CharField(
+        "状態", max_length=10, choices=Status.choices, default=Status.RECEIVED
+    )
+    evidence = models.CharField(
+        "確認した書類（要配慮者）", max_length=16, choices=Evidence.choices, blank=True
+    )
+    review_on = models.DateField("見直し日（要配慮者）", null=True, blank=True)
+    lost_card_case = models.ForeignKey(
+        LostCardCase,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="applications",
+        verbose_name="カード紛失の対応",
+    )
+    note = models.TextField("受付メモ", blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="決裁者",
+    )
+    decided_on = models.DateField("決裁日", null=True, blank=True)
+    decision_note = models.CharField("決裁メモ", max_length=200, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "申請"
+        verbose_name_plural = "申請"
+        ordering = ["-received_on", "-pk"]
+        permissions = [("decide_application", "申請を決裁できる")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="received") | Q(decided_on__isnull=False),
+                name="application_decision_has_date",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="lost_card") | Q(lost_card_case__isnull=False),
+                name="application_lost_card_has_case",
+                violation_error_message="紛失の申請にはカード紛失の対応を選んでください。",
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "status"], name="application_kind_status")]
+
+    def __str__(self) -> str:
+        return f"{self.member} {self.get_kind_display()}（{self.get_status_display()}）"
+
+
+class Notice(models.Model):
+    """資格情報のお知らせ for a member with a usable マイナ保険証, frozen at issue."""
+
+    class Reason(models.TextChoices):
+        NEW_MEMBER = "new_member", "新規加入"
+        CHANGED = "changed", "記載事項の変更"
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="notices", verbose_name="加入者"
+    )
+    batch = models.ForeignKey(
+        IssueBatch, on_delete=models.PROTECT, related_name="notices", verbose_name="発行バッチ"
+    )
+    reason = models.CharField("理由", max_length=12, choices=Reason.choices)
+    issued_on = models.DateField("作成日")
+    family_name = models.CharField("氏", max_length=50)
+    given_name = models.CharField("名", max_length=50)
+    family_name_kana = models.CharField("氏（カナ）", max_length=100)
+    given_name_kana = models.CharField("名（カナ）", max_length=100)
+    birth_date = models.DateField("生年月日")
+    acquired_on = models.DateField("資格取得年月日")
+    symbol = models.CharField("記号", max_length=8)
+    number = models.CharField("番号", max_length=8)
+    branch = models.CharField("枝番", max_length=2)
+    insurer_number = models.CharField("保険者番号", max_length=8)
+    insurer_name = models.CharField("保険者名称", max_length=100)
+    copay = models.PositiveSmallIntegerField("一部負担金の割合", null=True, blank=True)
+    office_name = models.CharField("事業所名称（送付用）", max_length=100, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "資格情報のお知らせ"
+        verbose_name_plural = "資格情報のお知らせ"
+        ordering = ["-issued_on", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.symbol}-{self.number}-{self.branch} {self.family_name} {self.given_name}（{self.issued_on}）"
+
+
+class CertificatePrintLog(models.Model):
+    """Every single reprint of a certificate from the admin (append-only)."""
+
+    certificate = models.ForeignKey(
+        Certificate, on_delete=models.PROTECT, related_name="print_logs", verbose_name="資格確認書"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name="印刷者"
+    )
+    at = models.DateTimeField("日時", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "資格確認書の個別印刷記録"
+        verbose_name_plural = "資格確認書の個別印刷記録"
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.certificate}"

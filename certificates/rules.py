@@ -153,3 +153,29 @@ def is_unreturned(*, lost_on: date, as_of: date, return_days: int = 5) -> bool:
 def is_expired(*, valid_until: date, as_of: date) -> bool:
     """EX-1."""
     return valid_until < as_of
+
+
+# --- Printing ---------------------------------------------------------------------------
+
+ERAS = (  # (first day, name)
+    (date(2019, 5, 1), "令和"),
+    (date(1989, 1, 8), "平成"),
+    (date(1926, 12, 25), "昭和"),
+    (date(1912, 7, 30), "大正"),
+    (date(1873, 1, 1), "明治"),  # the solar calendar's first day; enough for any member
+)
+
+
+def japanese_date(day: date) -> str:
+    """令和8年4月15日 (year 1 of an era prints 元年)."""
+    for start, name in ERAS:
+        if day >= start:
+            year = day.year - start.year + 1
+            return f"{name}{'元' if year == 1 else year}年{day.month}月{day.day}日"
+    raise ValueError(f"{day} is before the eras this product prints")
+
+
+def copay_effective_on(*, birth_date: date, valid_from: date) -> date:
+    """発効期日 of the printed cost share: the day elderly status started, or the first
+    day of this certificate if that was earlier (the share in force when it was issued)."""
+    return max(elderly_from(birth_date), valid_from)

@@ -1,9 +1,423 @@
-"""Writes for 資格確認書. The certificate model arrives with its issue; until then the
-nightly expiry step (EX-1) has nothing to expire."""
+"""Every write for 資格確認書, applications, lost-card cases and notices."""
 
+import csv
+import io
 from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
+
+from insurer.imports import escape_formula
+from insurer.models import Office
+from members.models import Member
+from members.selectors import member_insured_of
+from members.services import myna_status_request_deregistration
+
+from .models import Application, Certificate, CertificatePrintLog, IssueBatch, LostCardCase
+from .pdf import (
+    MAILING_HEADER,
+    mailing_rows,
+    render_certificates,
+    render_cover_sheets,
+    render_notices,
+)
+from .rules import certificate_valid_until, reissue_valid_until, renewal_starts_on
+from .selectors import (
+    current_certificate,
+    member_need_reason,
+    printed_fields,
+    require_insurer,
+    validity_policy,
+)
+
+OVERLAP = "この期間に有効な資格確認書がすでにあります（同じ人に重なる期間の確認書は出せません）。"
+NO_PERIOD = "資格の終わりが近いため、有効期間を取れません（有効期限が交付日より前になります）。"
+NO_NEED = "今日の時点で資格確認書を交付する理由がありません。"
+NOT_DECIDER = "申請を決裁する権限がありません（管理者の操作です）。"
+ALREADY_DECIDED = "この申請は決裁済みです。"
+NOT_LIVE = "有効な資格確認書ではないため、この操作はできません。"
+
+
+def _user(user: AbstractBaseUser | None):
+    return user if user is not None and user.is_authenticated else None
+
+
+def _save(instance, *, reason: str, user: AbstractBaseUser | None) -> None:
+    instance._change_reason = reason
+    instance._history_user = _user(user)
+    instance.full_clean()
+    instance.save()
+
+
+def certificate_check_overlap(
+    *, member: Member, valid_from: date, valid_until: date, ignore=None
+) -> None:
+    """ONE-1 for every database (PostgreSQL also enforces it with a constraint)."""
+    overlapping = Certificate.objects.filter(
+        member=member,
+        status__in=Certificate.LIVE,
+        valid_from__lte=valid_until,
+        valid_until__gte=valid_from,
+    )
+    if ignore is not None:
+        overlapping = overlapping.exclude(pk=ignore.pk)
+    if overlapping.exists():
+        raise ValidationError(OVERLAP)
+
+
+@transaction.atomic
+def certificate_issue(
+    *,
+    member: Member,
+    reason: str,
+    issued_on: date,
+    batch: IssueBatch | None = None,
+    user: AbstractBaseUser | None = None,
+    renews: Certificate | None = None,
+    supersedes: Certificate | None = None,
+) -> Certificate:
+    """Issue one certificate (§6): validity with every cap, printed data frozen.
+
+    A renewal starts the day after `renews` ends; a reissue (reason `reissue`)
+    supersedes `supersedes` and keeps its end unless a cap now ends earlier.
+    """
+    insurer = require_insurer()
+    insured = None if member.is_insured else member_insured_of(member=member)
+    valid_from = renewal_starts_on(renews.valid_until) if renews else issued_on
+    policy_reason = supersedes.reason if supersedes else reason
+    capped = certificate_valid_until(
+        valid_from=valid_from,
+        birth_date=member.birth_date,
+        reason=policy_reason,
+        policy=validity_policy(),
+        voluntary_until=member.voluntary_until,
+        residence_expires_on=member.residence_expires_on,
+        insured_birth_date=insured.birth_date if insured else None,
+    )
+    valid_until = (
+        reissue_valid_until(old_valid_until=supersedes.valid_until, capped_valid_until=capped)
+        if supersedes
+        else capped
+    )
+    if valid_until < valid_from:
+        raise ValidationError(NO_PERIOD)
+    if supersedes is not None:
+        supersedes.status = Certificate.Status.SUPERSEDED
+        _save(supersedes, reason="再交付により無効", user=user)
+    certificate_check_overlap(member=member, valid_from=valid_from, valid_until=valid_until)
+    certificate = Certificate(
+        member=member,
+        batch=batch,
+        reason=reason,
+        issued_on=issued_on,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        supersedes=supersedes,
+        renews=renews,
+        **printed_fields(member=member, insured=insured, insurer=insurer, valid_from=valid_from),
+    )
+    label = "再交付" if supersedes else "更新" if renews else "交付"
+    _save(
+        certificate, reason=f"資格確認書を{label}（{certificate.get_reason_display()}）", user=user
+    )
+    return certificate
+
+
+@transaction.atomic
+def certificate_issue_for_need(
+    *,
+    member: Member,
+    issued_on: date,
+    user: AbstractBaseUser | None,
+    batch: IssueBatch | None = None,
+) -> Certificate:
+    """One certificate now, for the member's current §5 reason (member page, decisions)."""
+    reason = member_need_reason(member, issued_on)
+    if reason is None:
+        raise ValidationError(NO_NEED)
+    if batch is None:
+        batch = IssueBatch.objects.create(kind=IssueBatch.Kind.SINGLE, issued_on=issued_on)
+    certificate = certificate_issue(
+        member=member, reason=reason, issued_on=issued_on, batch=batch, user=user
+    )
+    batch.certificate_count = batch.certificates.count()
+    batch.save(update_fields=["certificate_count"])
+    transaction.on_commit(lambda: _enqueue_render(batch.pk))
+    return certificate
+
+
+def certificate_renew(
+    *, member: Member, issued_on: date, batch: IssueBatch, user=None
+) -> Certificate:
+    """RN-1: the next certificate, from the day after the current one ends."""
+    old = current_certificate(member, issued_on)
+    reason = member_need_reason(member, issued_on)
+    if old is None or reason is None:
+        raise ValidationError(NO_NEED)
+    return certificate_issue(
+        member=member, reason=reason, issued_on=issued_on, batch=batch, user=user, renews=old
+    )
+
+
+def certificate_reissue(
+    *, member: Member, issued_on: date, batch: IssueBatch, user=None
+) -> Certificate:
+    """RI-1: a certificate with today's data replacing the one in effect."""
+    old = current_certificate(member, issued_on)
+    if old is None:
+        raise ValidationError(NOT_LIVE)
+    return certificate_issue(
+        member=member, reason="reissue", issued_on=issued_on, batch=batch, user=user, supersedes=old
+    )
+
+
+@transaction.atomic
+def certificate_record_return(
+    *, certificate: Certificate, returned_on: date, user: AbstractBaseUser | None
+) -> Certificate:
+    """The certificate came back (RT-1): it stops being valid from that day."""
+    if certificate.status not in Certificate.LIVE:
+        raise ValidationError(NOT_LIVE)
+    certificate.status = Certificate.Status.RETURNED
+    certificate.returned_on = returned_on
+    _save(certificate, reason="返納を受付", user=user)
+    return certificate
+
+
+@transaction.atomic
+def certificate_void(
+    *, certificate: Certificate, voided_on: date, user: AbstractBaseUser | None
+) -> Certificate:
+    """A certificate that will not come back is made invalid (RT-1)."""
+    if certificate.status not in Certificate.LIVE:
+        raise ValidationError(NOT_LIVE)
+    certificate.status = Certificate.Status.VOIDED
+    certificate.voided_on = voided_on
+    _save(certificate, reason="未返納のため無効", user=user)
+    return certificate
 
 
 def certificates_expire(*, as_of: date) -> int:
-    """EX-1: mark certificates whose valid_until < as_of `expired`. No certificates yet."""
-    return 0
+    """EX-1: issued certificates whose valid_until < as_of become `expired` (with history)."""
+    due = list(Certificate.objects.filter(status=Certificate.Status.ISSUED, valid_until__lt=as_of))
+    for certificate in due:
+        certificate.status = Certificate.Status.EXPIRED
+    bulk_update_with_history(
+        due, Certificate, ["status"], batch_size=1000, default_change_reason="有効期限切れ"
+    )
+    return len(due)
+
+
+# --- Applications and lost cards -----------------------------------------------------
+
+
+@transaction.atomic
+def application_receive(*, application: Application, user: AbstractBaseUser | None) -> Application:
+    """A clerk enters an application (受付); a supervisor decides it."""
+    application.status = Application.Status.RECEIVED
+    _save(application, reason="申請を受付", user=user)
+    return application
+
+
+@transaction.atomic
+def application_decide(
+    *,
+    application: Application,
+    approve: bool,
+    decided_on: date,
+    user: AbstractBaseUser,
+    note: str = "",
+) -> Certificate | None:
+    """A supervisor approves or rejects; an approval takes effect at once.
+
+    Deregistration puts the person in `dereg_requested`. Every approval then issues a
+    certificate if the person now needs one and holds none covering the day.
+    """
+    if not user.has_perm("certificates.decide_application"):
+        raise PermissionDenied(NOT_DECIDER)
+    if application.status != Application.Status.RECEIVED:
+        raise ValidationError(ALREADY_DECIDED)
+    if approve and application.kind == Application.Kind.CARE_NEEDS and not application.review_on:
+        raise ValidationError({"review_on": "要配慮者の承認には見直し日が必要です。"})
+    application.status = Application.Status.APPROVED if approve else Application.Status.REJECTED
+    application.decided_by, application.decided_on, application.decision_note = (
+        user,
+        decided_on,
+        note,
+    )
+    _save(application, reason="申請を承認" if approve else "申請を却下", user=user)
+    if not approve:
+        return None
+    member = application.member
+    if application.kind == Application.Kind.DEREGISTRATION:
+        myna_status_request_deregistration(
+            member=member, requested_on=application.received_on, user=user
+        )
+        member.refresh_from_db()
+    if (
+        current_certificate(member, decided_on) is not None
+        or member_need_reason(member, decided_on) is None
+    ):
+        return None
+    return certificate_issue_for_need(member=member, issued_on=decided_on, user=user)
+
+
+@transaction.atomic
+def care_needs_end(
+    *, application: Application, ended_on: date, user: AbstractBaseUser, note: str
+) -> Application:
+    """The 要配慮者 approval is no longer in force (after its review)."""
+    if not user.has_perm("certificates.decide_application"):
+        raise PermissionDenied(NOT_DECIDER)
+    application.status = Application.Status.ENDED
+    application.decision_note = note
+    _save(application, reason=f"要配慮者の承認を終了（{ended_on}）", user=user)
+    return application
+
+
+@transaction.atomic
+def lost_card_case_close(
+    *, case: LostCardCase, closed_on: date, user: AbstractBaseUser | None, note: str
+) -> LostCardCase:
+    """§8: the case ends (usable card again, or a clerk's decision with a note). The
+    interim certificate is then flagged return_requested by the nightly job unless another
+    reason still applies."""
+    if not note.strip():
+        raise ValidationError({"close_note": "終了の理由を入力してください。"})
+    case.status, case.closed_on, case.close_note = LostCardCase.Status.CLOSED, closed_on, note
+    _save(case, reason="紛失の対応を終了", user=user)
+    return case
+
+
+def _enqueue_render(batch_id: int) -> None:
+    from .tasks import render_batch
+
+    render_batch.delay(batch_id)
+
+
+# --- Batches, printing ---------------------------------------------------------------
+
+NOT_RELEASABLE = "PDFを作成済みのバッチだけ印刷を許可できます。"
+NOT_RELEASER = "印刷を許可する権限がありません（管理者の操作です）。"
+NOT_PRINTER = "資格確認書を個別に印刷する権限がありません。"
+
+
+def batch_render(*, batch_id: int) -> IssueBatch:
+    """Render the batch's PDFs and mailing list; progress is visible while it runs.
+
+    Runs outside a long transaction on purpose: each progress step commits at once so
+    the admin can show it.
+    """
+    batch = IssueBatch.objects.get(pk=batch_id)
+    batch.status, batch.progress, batch.error = IssueBatch.Status.RENDERING, 0, ""
+    _save(batch, reason="PDF作成を開始", user=None)
+    try:
+        certificates = list(batch.certificates.order_by("symbol", "number", "branch"))
+        notices = list(batch.notices.order_by("symbol", "number", "branch"))
+        symbols = {item.symbol for item in (*certificates, *notices)}
+        offices = Office.objects.in_bulk(symbols, field_name="symbol")
+        total = max(len(certificates), 1)
+
+        def progress(done: int) -> None:
+            IssueBatch.objects.filter(pk=batch_id).update(progress=min(90, done * 90 // total))
+
+        title = f"資格確認書 {batch.issued_on.isoformat()} バッチ{batch.pk}"
+        files = {
+            "pdf": (
+                f"batch-{batch.pk}-certificates.pdf",
+                render_certificates(certificates, title=title, progress=progress),
+            ),
+            "notices_pdf": (
+                f"batch-{batch.pk}-notices.pdf",
+                render_notices(notices, title=f"資格情報のお知らせ バッチ{batch.pk}"),
+            ),
+            "cover_pdf": (
+                f"batch-{batch.pk}-cover.pdf",
+                render_cover_sheets(
+                    certificates, notices, offices=offices, title=f"送付書 バッチ{batch.pk}"
+                ),
+            ),
+            "mailing_csv": (
+                f"batch-{batch.pk}-mailing.csv",
+                _mailing_csv(certificates, notices, offices),
+            ),
+        }
+        for field, (name, content) in files.items():
+            getattr(batch, field).save(name, ContentFile(content), save=False)
+    except Exception as error:  # the batch says what went wrong; nothing was released
+        batch.status, batch.error = IssueBatch.Status.FAILED, f"{type(error).__name__}: {error}"
+        _save(batch, reason="PDF作成に失敗", user=None)
+        raise
+    batch.status, batch.progress, batch.rendered_at = (
+        IssueBatch.Status.RENDERED,
+        100,
+        timezone.now(),
+    )
+    _save(batch, reason="PDF作成が完了", user=None)
+    return batch
+
+
+def _mailing_csv(certificates, notices, offices) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(MAILING_HEADER)
+    writer.writerows(
+        [
+            [escape_formula(cell) for cell in row]
+            for row in mailing_rows(certificates, notices, offices=offices)
+        ]
+    )
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+@transaction.atomic
+def batch_release(*, batch: IssueBatch, user: AbstractBaseUser) -> IssueBatch:
+    """A supervisor releases a rendered batch to print."""
+    if not user.has_perm("certificates.release_issuebatch"):
+        raise PermissionDenied(NOT_RELEASER)
+    if batch.status != IssueBatch.Status.RENDERED:
+        raise ValidationError(NOT_RELEASABLE)
+    batch.status, batch.released_by, batch.released_at = (
+        IssueBatch.Status.RELEASED,
+        user,
+        timezone.now(),
+    )
+    _save(batch, reason="印刷を許可", user=user)
+    return batch
+
+
+@transaction.atomic
+def certificate_print_single(*, certificate: Certificate, user: AbstractBaseUser) -> bytes:
+    """One certificate again, as a PDF; every such print is logged."""
+    if not user.has_perm("certificates.print_certificate"):
+        raise PermissionDenied(NOT_PRINTER)
+    CertificatePrintLog.objects.create(certificate=certificate, user=user)
+    return render_certificates(
+        [certificate],
+        title=f"資格確認書（個別印刷）{certificate.symbol}-{certificate.number}-{certificate.branch}",
+    )
+
+
+def lost_card_cases_close_when_usable(*, as_of: date) -> int:
+    """§8: an open case closes once national data newer than the report shows a usable card."""
+    from members.flags import ecert_past_grace_before
+
+    cases = LostCardCase.objects.filter(
+        status=LostCardCase.Status.OPEN,
+        member__myna_status__card="held",
+        member__myna_status__registration="registered",
+        member__myna_status__dereg_requested_on__isnull=True,
+        member__myna_status__as_of__gt=F("reported_on"),
+    ).exclude(member__myna_status__ecert_expires_on__lt=ecert_past_grace_before(as_of))
+    closed = 0
+    for case in cases:
+        case.status, case.closed_on = LostCardCase.Status.CLOSED, as_of
+        case.close_note = "国のデータで利用できるマイナ保険証を確認"
+        _save(case, reason="国のデータにより紛失の対応を終了", user=None)
+        closed += 1
+    return closed

@@ -24,4 +24,9 @@ app.conf.beat_schedule = {
         "task": "insurer.run_nightly",
         "schedule": nightly_schedule(os.environ.get("NIGHTLY_RUN_AT", "02:00")),
     },
+    # After the nightly run has refreshed the worklist.
+    "issue_certificates": {
+        "task": "certificates.issue_certificates",
+        "schedule": nightly_schedule(os.environ.get("ISSUE_RUN_AT", "03:30")),
+    },
 }

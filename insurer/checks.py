@@ -5,7 +5,12 @@ DOMAIN_APPS = {"insurer", "members", "certificates", "inquiries"}
 # Append-only logs are their own audit trail; they are never edited, so need no history.
 # The worklist's flags and job runs are written once and closed with a date and the run
 # that closed them; they carry their own trail.
-NO_HISTORY = {"members.MyNumberAccessLog", "members.Flag", "insurer.JobRun"}
+NO_HISTORY = {
+    "members.MyNumberAccessLog",
+    "members.Flag",
+    "insurer.JobRun",
+    "certificates.CertificatePrintLog",
+}
 
 
 @checks.register(checks.Tags.models)

@@ -138,6 +138,7 @@ class JobRun(models.Model):
 
     class Job(models.TextChoices):
         NIGHTLY = "nightly", "夜間処理"
+        ISSUE_CERTIFICATES = "issue_certificates", "資格確認書の定期発行"
 
     class Status(models.TextChoices):
         RUNNING = "running", "実行中"

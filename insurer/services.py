@@ -3,7 +3,7 @@
 import time
 from datetime import date
 
-from certificates.services import certificates_expire
+from certificates.services import certificates_expire, lost_card_cases_close_when_usable
 from members.flags import flags_recompute
 from members.services import members_apply_loss_at_75
 
@@ -25,12 +25,20 @@ class StepTimer:
 
 
 def nightly_work(run: JobRun) -> dict:
-    """For the run's date D, in order: loss at 75, the worklist, certificate expiry."""
+    """For the run's date D, in order: loss at 75, lost-card cases the national data
+    closes, the worklist, certificate expiry."""
     as_of, timed = run.run_date, StepTimer()
     lost = timed("loss_at_75", members_apply_loss_at_75, as_of=as_of)
+    cases = timed("lost_card_cases_closed", lost_card_cases_close_when_usable, as_of=as_of)
     flags = timed("flags", flags_recompute, as_of=as_of, run=run)
     expired = timed("certificates_expired", certificates_expire, as_of=as_of)
-    return {"loss_at_75": lost, **flags, "certificates_expired": expired, "seconds": timed.seconds}
+    return {
+        "loss_at_75": lost,
+        "lost_card_cases_closed": cases,
+        **flags,
+        "certificates_expired": expired,
+        "seconds": timed.seconds,
+    }
 
 
 def nightly_run(*, run_date: date, trigger: str, force: bool = False) -> JobRun:

@@ -12,6 +12,14 @@ from datetime import date, timedelta
 from django.db import connection
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 
+# The worklist also reads the certificates app's records (certificates, applications,
+# lost-card cases): plain queries; certificates/flags.py adds the certificate flags.
+from certificates.selectors import (
+    has_accepted_lost_card_sql,
+    has_care_needs_sql,
+    has_open_lost_case_sql,
+    holds_certificate_sql,
+)
 from insurer.models import JobRun
 from insurer.selectors import insurer_settings_get
 
@@ -26,6 +34,20 @@ def ecert_past_grace_before(as_of: date) -> date:
     """MY-1 in SQL: an expiry date e is past its grace on `as_of` exactly when
     e < the 1st of the month three months before as_of's month."""
     return add_months(first_of_month(as_of), -3)
+
+
+def usable_card_condition(as_of: date) -> Q:
+    """MY-2 in SQL: held, registered, no deregistration pending, e-certificate within its
+    grace (or unknown), no open lost-card case."""
+    return (
+        Q(myna_status__card="held", myna_status__registration="registered")
+        & Q(myna_status__dereg_requested_on__isnull=True)
+        & (
+            Q(myna_status__ecert_expires_on__isnull=True)
+            | Q(myna_status__ecert_expires_on__gte=ecert_past_grace_before(as_of))
+        )
+        & ~has_open_lost_case_sql()
+    )
 
 
 def certificate_need_reason_sql(as_of: date) -> Case:
@@ -50,6 +72,8 @@ def certificate_need_reason_sql(as_of: date) -> Case:
             then=Value("ecert_expired"),
         ),
         When(Q(myna_status__card="returned"), then=Value("card_returned")),
+        When(has_accepted_lost_card_sql(), then=Value("lost_card")),
+        When(has_care_needs_sql(), then=Value("care_needs")),
         default=Value(None),
         output_field=CharField(),
     )
@@ -70,8 +94,10 @@ def desired_flag_querysets(as_of: date, *, registration_deadline_days: int) -> l
     """(member id, kind, reason) rows that hold on `as_of`, one queryset per kind."""
     active = members_active_on(Member.objects.all(), as_of)
     next_month = add_months(first_of_month(as_of), 1)
-    needed = active.annotate(need_reason=certificate_need_reason_sql(as_of)).filter(
-        need_reason__isnull=False
+    needed = (
+        active.annotate(need_reason=certificate_need_reason_sql(as_of))
+        .filter(need_reason__isnull=False)
+        .exclude(holds_certificate_sql(as_of))
     )
     overdue = active.filter(
         notified_on__lt=as_of - timedelta(days=registration_deadline_days)

@@ -193,3 +193,30 @@ def test_unreturned_after_five_days_and_expiry():
     assert is_unreturned(lost_on=D(2026, 4, 1), as_of=D(2026, 4, 7))
     assert is_expired(valid_until=D(2026, 11, 20), as_of=D(2026, 11, 21))
     assert not is_expired(valid_until=D(2026, 11, 21), as_of=D(2026, 11, 21))
+
+
+@pytest.mark.parametrize(
+    ("day", "text"),
+    [
+        (D(2026, 4, 15), "令和8年4月15日"),  # domain.md §6
+        (D(2019, 5, 1), "令和元年5月1日"),
+        (D(2019, 4, 30), "平成31年4月30日"),
+        (D(1989, 1, 8), "平成元年1月8日"),
+        (D(1989, 1, 7), "昭和64年1月7日"),
+        (D(1956, 7, 8), "昭和31年7月8日"),
+        (D(1926, 12, 25), "昭和元年12月25日"),
+        (D(1926, 12, 24), "大正15年12月24日"),
+    ],
+)
+def test_japanese_era_dates(day, text):
+    from certificates.rules import japanese_date
+
+    assert japanese_date(day) == text
+
+
+def test_copay_effective_on():
+    from certificates.rules import copay_effective_on
+
+    assert copay_effective_on(birth_date=D(1956, 7, 8), valid_from=D(2026, 8, 1)) == D(2026, 8, 1)
+    assert copay_effective_on(birth_date=D(1955, 7, 8), valid_from=D(2026, 8, 1)) == D(2026, 8, 1)
+    assert copay_effective_on(birth_date=D(1956, 7, 8), valid_from=D(2026, 7, 20)) == D(2026, 8, 1)

@@ -237,9 +237,3 @@ def test_two_concurrent_runs_do_not_both_do_the_work():
     assert second.status == "skipped"
     assert results["first"].status == "succeeded"
     assert len(calls) == 1
-
-
-def test_certificate_expiry_is_a_no_op_until_certificates_exist():
-    from certificates.services import certificates_expire
-
-    assert certificates_expire(as_of=date(2026, 11, 21)) == 0
