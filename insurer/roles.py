@@ -23,6 +23,11 @@ _CLERK = {
     "members.mynumber": ["add", "change"],
     "members.flag": ["view", "export"],
     "insurer.jobrun": ["view"],
+    "certificates.certificate": ["view", "add", "change", "export", "print"],
+    "certificates.application": ["view", "add", "change"],
+    "certificates.lostcardcase": ["view", "add", "change"],
+    "certificates.issuebatch": ["view"],
+    "certificates.notice": ["view"],
 }
 _SUPERVISOR = {
     "insurer.insurer": ["view", "add", "change", "import", "export"],
@@ -34,6 +39,12 @@ _SUPERVISOR = {
     "members.mynumberaccesslog": ["view"],
     "members.flag": ["view", "export"],
     "insurer.jobrun": ["view"],
+    "certificates.certificate": ["view", "add", "change", "export", "print"],
+    "certificates.application": ["view", "add", "change", "decide"],
+    "certificates.lostcardcase": ["view", "add", "change"],
+    "certificates.issuebatch": ["view", "release"],
+    "certificates.notice": ["view"],
+    "certificates.certificateprintlog": ["view"],
 }
 _AUDITOR = {
     "insurer.insurer": ["view"],
@@ -44,6 +55,12 @@ _AUDITOR = {
     "members.mynumberaccesslog": ["view"],
     "members.flag": ["view", "export"],
     "insurer.jobrun": ["view"],
+    "certificates.certificate": ["view", "export"],
+    "certificates.application": ["view"],
+    "certificates.lostcardcase": ["view"],
+    "certificates.issuebatch": ["view"],
+    "certificates.notice": ["view"],
+    "certificates.certificateprintlog": ["view"],
 }
 
 ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {

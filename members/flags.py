@@ -2,8 +2,9 @@
 
 Each flag kind is a queryset of (member, kind, reason) that holds on the date — the rules
 of members/rules.py written as SQL conditions. `flags_recompute` puts their union in a
-temporary table and, in two set-based statements, closes the open flags that no longer
-hold and opens the ones that are new. Nothing loops over members in Python.
+temporary table, adds the certificate flags (certificates/flags.py), and in set-based
+statements closes the open flags that no longer hold and opens the ones that are new.
+Nothing loops over the register in Python.
 """
 
 from collections import Counter
@@ -14,6 +15,7 @@ from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 
 # The worklist also reads the certificates app's records (certificates, applications,
 # lost-card cases): plain queries; certificates/flags.py adds the certificate flags.
+from certificates.flags import certificate_flag_rows
 from certificates.selectors import (
     has_accepted_lost_card_sql,
     has_care_needs_sql,
@@ -146,6 +148,10 @@ def flags_recompute(*, as_of: date, run: JobRun) -> dict[str, dict[str, int]]:
         )
         cursor.execute(
             f"INSERT INTO {DESIRED_TABLE} (member_id, kind, reason) {select_sql}", params
+        )
+        cursor.executemany(
+            f"INSERT INTO {DESIRED_TABLE} (member_id, kind, reason) VALUES (%s, %s, %s)",
+            certificate_flag_rows(as_of, renewal_lead_days=settings.renewal_lead_days),
         )
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {DESIRED_TABLE}")
