@@ -43,10 +43,11 @@ def _font() -> str:
 
 
 def _canvas(buffer: io.BytesIO, title: str) -> Canvas:
-    canvas = Canvas(buffer, pagesize=A4, pageCompression=1)
+    canvas = Canvas(
+        buffer, pagesize=A4, pageCompression=1, initialFontName=_font(), initialFontSize=8
+    )
     canvas.setTitle(title)
     canvas.setAuthor("健康保険組合 資格管理")
-    _font()
     return canvas
 
 
