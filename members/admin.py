@@ -13,7 +13,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from import_export.admin import ExportMixin, ImportExportMixin, ImportMixin
 
-from insurer.admin_utils import HistoryAdmin, LargeTablePaginator, ReadOnlyAdminMixin
+from insurer.admin_utils import (
+    HistoryAdmin,
+    LargeTablePaginator,
+    OfficeSymbolFilter,
+    ReadOnlyAdminMixin,
+)
 from insurer.imports import EXPORT_FORMATS, IMPORT_FORMATS
 
 from .flags import open_flags_for
@@ -57,30 +62,6 @@ class MynaStateFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         condition = MYNA_STATE_FILTERS.get(self.value())
         return queryset.filter(condition) if condition is not None else queryset
-
-
-class OfficeSymbolFilter(admin.SimpleListFilter):
-    """A box for the 記号: a list of thousands of offices would help nobody."""
-
-    title = "事業所（記号）"
-    parameter_name = "symbol"
-    template = "admin/members/input_filter.html"
-
-    def lookups(self, request, model_admin):
-        return (("", ""),)
-
-    def queryset(self, request, queryset):
-        symbol = (self.value() or "").strip()
-        return queryset.filter(office_id=symbol) if symbol else queryset
-
-    def choices(self, changelist):
-        hidden = [
-            (key, value)
-            for key, values in changelist.get_filters_params().items()
-            if key != self.parameter_name
-            for value in (values if isinstance(values, list) else [values])
-        ]
-        yield {"value": self.value() or "", "parameter_name": self.parameter_name, "hidden": hidden}
 
 
 class MemberAdminForm(forms.ModelForm):
@@ -246,6 +227,8 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
                 my_number_masked=my_number_masked(member=member),
                 can_reveal=request.user.has_perm("members.reveal_mynumber"),
                 open_flags=open_flags_for(member=member),
+                certificates=member.certificates.order_by("-valid_from")[:10],
+                can_issue=request.user.has_perm("certificates.add_certificate"),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 

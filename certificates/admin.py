@@ -1,0 +1,444 @@
+from datetime import date
+
+from django.contrib import admin, messages
+from django.contrib.admin import ShowFacets
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from import_export.admin import ExportMixin
+
+from insurer.admin_utils import (
+    HistoryAdmin,
+    LargeTablePaginator,
+    OfficeSymbolFilter,
+    ReadOnlyAdminMixin,
+)
+from insurer.imports import EXPORT_FORMATS
+from members.models import Member
+from members.rules import add_months, first_of_month, looks_like_kana, normalize_kana
+from members.selectors import member_search
+
+from .models import Application, Certificate, CertificatePrintLog, IssueBatch, LostCardCase, Notice
+from .resources import CertificateResource
+from .selectors import unreturned_certificates
+from .services import (
+    application_decide,
+    application_receive,
+    batch_release,
+    certificate_issue_for_need,
+    certificate_print_single,
+    certificate_record_return,
+    certificate_void,
+    lost_card_case_close,
+)
+from .tasks import render_batch
+
+
+def _errors(error: ValidationError | PermissionDenied) -> str:
+    return " ".join(getattr(error, "messages", [str(error)]))
+
+
+def run_for_each(modeladmin, request, queryset, service, success: str) -> None:
+    """Call `service(item)` for each selected item; report successes and each refusal."""
+    done = 0
+    for item in queryset:
+        try:
+            service(item)
+            done += 1
+        except (ValidationError, PermissionDenied) as error:
+            modeladmin.message_user(request, f"{item}: {_errors(error)}", messages.ERROR)
+    if done:
+        modeladmin.message_user(request, success.format(count=done), messages.SUCCESS)
+
+
+class CertificateSymbolFilter(OfficeSymbolFilter):
+    symbol_field = "symbol"
+
+
+class ExpiryMonthFilter(admin.SimpleListFilter):
+    title = "有効期限の月"
+    parameter_name = "expires"
+
+    def lookups(self, request, model_admin):
+        start = first_of_month(timezone.localdate())
+        months = [add_months(start, offset) for offset in range(-1, 13)]
+        return [(month.strftime("%Y-%m"), f"{month.year}年{month.month}月") for month in months]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        year, month = (int(part) for part in self.value().split("-"))
+        start = date(year, month, 1)
+        return queryset.filter(valid_until__gte=start, valid_until__lt=add_months(start, 1))
+
+
+class UnreturnedFilter(admin.SimpleListFilter):
+    title = "返納"
+    parameter_name = "unreturned"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "未返納（喪失後の返納期限を過ぎた）"),)
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(
+                pk__in=unreturned_certificates(timezone.localdate()).values("pk")
+            )
+        return queryset
+
+
+@admin.register(Certificate)
+class CertificateAdmin(ExportMixin, HistoryAdmin):
+    resource_classes = [CertificateResource]
+    export_formats = EXPORT_FORMATS
+    list_display = (
+        "key",
+        "full_name",
+        "kind",
+        "reason",
+        "status",
+        "valid_from",
+        "valid_until",
+        "batch_link",
+    )
+    list_filter = (
+        "status",
+        "reason",
+        ExpiryMonthFilter,
+        UnreturnedFilter,
+        CertificateSymbolFilter,
+        "is_dependent",
+    )
+    search_fields = ("family_name_kana",)
+    search_help_text = "記号・番号・枝番（例: 1001-12-01）、カナ、または氏名の先頭で検索します。"
+    list_select_related = ("batch",)
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
+    paginator = LargeTablePaginator
+    raw_id_fields = ("member", "batch", "supersedes", "renews")
+    actions = ["record_return", "void", "print_again"]
+    change_form_template = "admin/certificates/certificate/change_form.html"
+
+    @admin.display(description="記号-番号-枝番", ordering="symbol")
+    def key(self, certificate: Certificate) -> str:
+        return f"{certificate.symbol}-{certificate.number}-{certificate.branch}"
+
+    @admin.display(description="種類")
+    def kind(self, certificate: Certificate) -> str:
+        return "被扶養者" if certificate.is_dependent else "被保険者"
+
+    @admin.display(description="発行バッチ")
+    def batch_link(self, certificate: Certificate) -> str:
+        if certificate.batch_id is None:
+            return "—"
+        url = reverse("admin:certificates_issuebatch_change", args=[certificate.batch_id])
+        return format_html('<a href="{}">#{}</a>', url, certificate.batch_id)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = (search_term or "").strip()
+        if not term:
+            return queryset, False
+        members = member_search(Member.objects.all(), term).values("pk")
+        if looks_like_kana(term):
+            return queryset.filter(member__in=members) | queryset.filter(
+                family_name_kana__startswith=normalize_kana(term)
+            ), False
+        return queryset.filter(member__in=members), False
+
+    def get_readonly_fields(self, request, obj=None):
+        # What a certificate printed never changes: issue, return and void are services.
+        return [field.name for field in Certificate._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="返納を記録する（今日）", permissions=["change"])
+    def record_return(self, request, queryset):
+        today = timezone.localdate()
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda c: certificate_record_return(
+                certificate=c, returned_on=today, user=request.user
+            ),
+            "{count}件の返納を記録しました。",
+        )
+
+    @admin.action(description="未返納のため無効にする（今日）", permissions=["change"])
+    def void(self, request, queryset):
+        today = timezone.localdate()
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda c: certificate_void(certificate=c, voided_on=today, user=request.user),
+            "{count}件を無効にしました。",
+        )
+
+    @admin.action(description="選んだ資格確認書を印刷する（記録されます）", permissions=["print"])
+    def print_again(self, request, queryset):
+        return self._pdf_response(request, list(queryset))
+
+    def has_print_permission(self, request) -> bool:
+        return request.user.has_perm("certificates.print_certificate")
+
+    def _pdf_response(self, request, certificates):
+        if len(certificates) != 1:
+            self.message_user(request, "印刷は1件ずつ選んでください。", messages.WARNING)
+            return None
+        content = certificate_print_single(certificate=certificates[0], user=request.user)  # logged
+        response = HttpResponse(content, content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="certificate-{certificates[0].pk}.pdf"'
+        return response
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/print/",
+                self.admin_site.admin_view(self.print_view),
+                name="certificates_certificate_print",
+            ),
+            path(
+                "issue-for-member/<int:member_id>/",
+                self.admin_site.admin_view(self.issue_for_member_view),
+                name="certificates_certificate_issue_for_member",
+            ),
+            *super().get_urls(),
+        ]
+
+    def print_view(self, request, object_id: int):
+        return self._pdf_response(request, [get_object_or_404(Certificate, pk=object_id)])
+
+    def issue_for_member_view(self, request, member_id: int):
+        """From a member's page: one certificate now, for the member's current reason."""
+        if request.method != "POST" or not request.user.has_perm("certificates.add_certificate"):
+            raise PermissionDenied
+        member = get_object_or_404(
+            Member.objects.select_related("office", "myna_status"), pk=member_id
+        )
+        try:
+            certificate = certificate_issue_for_need(
+                member=member, issued_on=timezone.localdate(), user=request.user
+            )
+        except ValidationError as error:
+            self.message_user(request, _errors(error), messages.ERROR)
+            return redirect("admin:members_member_change", member.pk)
+        self.message_user(
+            request,
+            f"資格確認書を交付しました（{certificate.valid_until}まで）。PDFはバッチ #{certificate.batch_id} にあります。",
+        )
+        return redirect("admin:certificates_certificate_change", certificate.pk)
+
+
+@admin.register(IssueBatch)
+class IssueBatchAdmin(HistoryAdmin):
+    list_display = (
+        "__str__",
+        "issued_on",
+        "kind",
+        "status",
+        "progress_bar",
+        "certificate_count",
+        "notice_count",
+        "released_at",
+    )
+    list_filter = ("status", "kind")
+    date_hierarchy = "issued_on"
+    readonly_fields = (
+        "kind",
+        "issued_on",
+        "status",
+        "progress_bar",
+        "certificate_count",
+        "notice_count",
+        "pdf",
+        "notices_pdf",
+        "cover_pdf",
+        "mailing_csv",
+        "error",
+        "created_at",
+        "rendered_at",
+        "released_at",
+        "released_by",
+    )
+    exclude = ("progress",)
+    actions = ["release", "render_again"]
+    change_form_template = "admin/certificates/issuebatch/change_form.html"
+
+    @admin.display(description="PDF作成")
+    def progress_bar(self, batch: IssueBatch) -> str:
+        return format_html(
+            '<progress value="{}" max="100">{}%</progress> {}%',
+            batch.progress,
+            batch.progress,
+            batch.progress,
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_release_permission(self, request) -> bool:
+        return request.user.has_perm("certificates.release_issuebatch")
+
+    @admin.action(description="印刷を許可する", permissions=["release"])
+    def release(self, request, queryset):
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda b: batch_release(batch=b, user=request.user),
+            "{count}件のバッチの印刷を許可しました。",
+        )
+
+    @admin.action(description="PDFを作り直す", permissions=["release"])
+    def render_again(self, request, queryset):
+        for batch in queryset.exclude(status=IssueBatch.Status.RELEASED):
+            render_batch.delay(batch.pk)
+        self.message_user(request, "PDFの作成を始めました。進み具合は一覧で確認できます。")
+
+
+@admin.register(Application)
+class ApplicationAdmin(HistoryAdmin):
+    list_display = (
+        "member",
+        "kind",
+        "applicant_type",
+        "received_on",
+        "route",
+        "status",
+        "decided_by",
+        "review_on",
+    )
+    list_filter = ("kind", "status", "route", "applicant_type", "received_on")
+    list_select_related = ("member", "decided_by")
+    autocomplete_fields = ("member",)
+    raw_id_fields = ("lost_card_case",)
+    search_fields = ("member__kana_search",)
+    show_facets = ShowFacets.NEVER
+    actions = ["approve", "reject"]
+    fieldsets = (
+        ("申請", {"fields": ("member", "kind", "received_on", "route", "note")}),
+        ("申請者（代理申請）", {"fields": ("applicant_type", "applicant_name")}),
+        ("要配慮者", {"fields": ("evidence", "review_on")}),
+        ("カード紛失", {"fields": ("lost_card_case",)}),
+        ("決裁", {"fields": ("status", "decided_by", "decided_on", "decision_note")}),
+    )
+    readonly_fields = ("status", "decided_by", "decided_on", "decision_note")
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term:
+            return queryset, False
+        return queryset.filter(
+            member__in=member_search(Member.objects.all(), search_term).values("pk")
+        ), False
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            obj._change_reason, obj._history_user = "申請内容を修正", request.user
+            obj.save()
+        else:
+            application_receive(application=obj, user=request.user)
+
+    def has_decide_permission(self, request) -> bool:
+        return request.user.has_perm("certificates.decide_application")
+
+    def _decide(self, request, queryset, approve: bool) -> None:
+        today = timezone.localdate()
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda a: application_decide(
+                application=a, approve=approve, decided_on=today, user=request.user
+            ),
+            "{count}件を" + ("承認" if approve else "却下") + "しました。",
+        )
+
+    @admin.action(description="承認する（必要なら資格確認書を交付）", permissions=["decide"])
+    def approve(self, request, queryset):
+        self._decide(request, queryset, True)
+
+    @admin.action(description="却下する", permissions=["decide"])
+    def reject(self, request, queryset):
+        self._decide(request, queryset, False)
+
+
+@admin.register(LostCardCase)
+class LostCardCaseAdmin(HistoryAdmin):
+    list_display = (
+        "member",
+        "lost_on",
+        "reported_on",
+        "hotline_suspended",
+        "police_report_number",
+        "status",
+        "closed_on",
+    )
+    list_filter = ("status", "hotline_suspended", "reported_on")
+    list_select_related = ("member",)
+    autocomplete_fields = ("member",)
+    search_fields = ("member__kana_search",)
+    fields = (
+        "member",
+        "lost_on",
+        "reported_on",
+        "hotline_suspended",
+        "police_report_number",
+        "status",
+        "closed_on",
+        "close_note",
+    )
+    readonly_fields = ("status", "closed_on")
+    actions = ["close_cases"]
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term:
+            return queryset, False
+        return queryset.filter(
+            member__in=member_search(Member.objects.all(), search_term).values("pk")
+        ), False
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj._change_reason = "紛失の対応を修正" if change else "紛失の届出を受付"
+        obj._history_user = request.user
+        obj.save()
+
+    @admin.action(description="終了する（「終了の理由」を入力した対応）", permissions=["change"])
+    def close_cases(self, request, queryset):
+        today = timezone.localdate()
+        run_for_each(
+            self,
+            request,
+            queryset.filter(status=LostCardCase.Status.OPEN),
+            lambda c: lost_card_case_close(
+                case=c, closed_on=today, user=request.user, note=c.close_note
+            ),
+            "{count}件の対応を終了しました。",
+        )
+
+
+@admin.register(Notice)
+class NoticeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("__str__", "reason", "issued_on", "batch")
+    list_filter = ("reason", "issued_on")
+    raw_id_fields = ("member", "batch")
+    show_facets = ShowFacets.NEVER
+    paginator = LargeTablePaginator
+    show_full_result_count = False
+
+
+@admin.register(CertificatePrintLog)
+class CertificatePrintLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("at", "certificate", "user")
+    list_select_related = ("certificate", "user")
+    date_hierarchy = "at"

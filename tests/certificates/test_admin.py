@@ -1,0 +1,175 @@
+from datetime import date
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from certificates.models import (
+    Application,
+    Certificate,
+    CertificatePrintLog,
+    IssueBatch,
+    LostCardCase,
+)
+from certificates.services import batch_render, certificate_issue
+from insurer.roles import AUDITOR, CLERK, SUPERVISOR
+from tests.factories import InsurerFactory, MemberFactory, MynaStatusFactory
+
+OK = {CLERK: 200, SUPERVISOR: 200, AUDITOR: 200}
+NONE = {CLERK: 403, SUPERVISOR: 403, AUDITOR: 403}
+WRITERS = {CLERK: 200, SUPERVISOR: 200, AUDITOR: 403}
+
+
+@pytest.fixture
+def records(db, office, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    InsurerFactory()
+    member = MemberFactory(office=office, number="21", family_name_kana="スズキ")
+    MynaStatusFactory(member=member, card="none", registration="unregistered")
+    certificate = certificate_issue(
+        member=member,
+        reason="no_card",
+        issued_on=date(2026, 4, 15),
+        batch=IssueBatch.objects.create(kind="single", issued_on=date(2026, 4, 15)),
+    )
+    batch_render(batch_id=certificate.batch_id)
+    case = LostCardCase.objects.create(
+        member=member, lost_on=date(2026, 5, 1), reported_on=date(2026, 5, 2)
+    )
+    application = Application.objects.create(
+        member=member, kind="lost_card", received_on=date(2026, 5, 3), lost_card_case=case
+    )
+    return member, certificate, case, application
+
+
+def pages(member, certificate, case, application):
+    month = timezone.localdate().strftime("%Y-%m")
+    return [
+        ("certificates", reverse("admin:certificates_certificate_changelist"), OK),
+        (
+            "certificates filtered",
+            reverse("admin:certificates_certificate_changelist")
+            + f"?status=issued&reason=no_card&expires={month}&unreturned=yes&symbol=1001&q=すずき",
+            OK,
+        ),
+        (
+            "certificate",
+            reverse("admin:certificates_certificate_change", args=[certificate.pk]),
+            OK,
+        ),
+        (
+            "certificate history",
+            reverse("admin:certificates_certificate_history", args=[certificate.pk]),
+            OK,
+        ),
+        ("certificate export", reverse("admin:certificates_certificate_export"), OK),
+        ("certificate add", reverse("admin:certificates_certificate_add"), NONE),
+        ("print", reverse("admin:certificates_certificate_print", args=[certificate.pk]), WRITERS),
+        ("batches", reverse("admin:certificates_issuebatch_changelist"), OK),
+        ("batch", reverse("admin:certificates_issuebatch_change", args=[certificate.batch_id]), OK),
+        ("applications", reverse("admin:certificates_application_changelist"), OK),
+        ("application add", reverse("admin:certificates_application_add"), WRITERS),
+        (
+            "application",
+            reverse("admin:certificates_application_change", args=[application.pk]),
+            OK,
+        ),
+        ("lost cases", reverse("admin:certificates_lostcardcase_changelist"), OK),
+        ("lost case add", reverse("admin:certificates_lostcardcase_add"), WRITERS),
+        ("lost case", reverse("admin:certificates_lostcardcase_change", args=[case.pk]), OK),
+        ("notices", reverse("admin:certificates_notice_changelist"), OK),
+        (
+            "print log",
+            reverse("admin:certificates_certificateprintlog_changelist"),
+            {CLERK: 403, SUPERVISOR: 200, AUDITOR: 200},
+        ),
+        ("member page", reverse("admin:members_member_change", args=[member.pk]), OK),
+    ]
+
+
+@pytest.mark.django_db
+def test_every_certificates_page_for_every_role(role_client, records):
+    failures = []
+    for name, url, expected in pages(*records):
+        status = role_client.get(url).status_code
+        if status != expected[role_client.role]:
+            failures.append(f"{name}: {status} != {expected[role_client.role]}")
+    assert failures == []
+
+
+@pytest.mark.django_db
+def test_printing_from_the_admin_is_logged(clerk_client, clerk, records):
+    certificate = records[1]
+    response = clerk_client.get(
+        reverse("admin:certificates_certificate_print", args=[certificate.pk])
+    )
+    assert response["Content-Type"] == "application/pdf" and response.content.startswith(b"%PDF")
+    assert CertificatePrintLog.objects.get().user == clerk
+
+
+@pytest.mark.django_db
+def test_clerk_records_a_return_with_the_action(clerk_client, records):
+    certificate = records[1]
+    response = clerk_client.post(
+        reverse("admin:certificates_certificate_changelist"),
+        {"action": "record_return", "_selected_action": [certificate.pk]},
+    )
+    assert response.status_code == 302
+    certificate.refresh_from_db()
+    assert (certificate.status, certificate.returned_on) == ("returned", timezone.localdate())
+
+
+@pytest.mark.django_db
+def test_only_supervisors_approve_applications(clerk_client, supervisor_client, records):
+    application = records[3]
+    url = reverse("admin:certificates_application_changelist")
+    clerk_client.post(url, {"action": "approve", "_selected_action": [application.pk]})
+    assert Application.objects.get().status == "received"
+    supervisor_client.post(url, {"action": "approve", "_selected_action": [application.pk]})
+    assert Application.objects.get().status == "approved"
+
+
+@pytest.mark.django_db
+def test_supervisor_releases_a_rendered_batch(clerk_client, supervisor_client, records):
+    batch = records[1].batch
+    url = reverse("admin:certificates_issuebatch_changelist")
+    clerk_client.post(url, {"action": "release", "_selected_action": [batch.pk]})
+    assert IssueBatch.objects.get(pk=batch.pk).status == "rendered"
+    supervisor_client.post(url, {"action": "release", "_selected_action": [batch.pk]})
+    assert IssueBatch.objects.get(pk=batch.pk).status == "released"
+    html = supervisor_client.get(
+        reverse("admin:certificates_issuebatch_changelist")
+    ).content.decode()
+    assert '<progress value="100" max="100">' in html
+
+
+@pytest.mark.django_db
+def test_clerk_issues_a_certificate_from_the_member_page(clerk_client, office):
+    InsurerFactory()
+    member = MemberFactory(office=office, number="30")
+    MynaStatusFactory(member=member, card="held", registration="unregistered")
+    page = clerk_client.get(
+        reverse("admin:members_member_change", args=[member.pk])
+    ).content.decode()
+    assert 'id="issue-certificate"' in page
+    response = clerk_client.post(
+        reverse("admin:certificates_certificate_issue_for_member", args=[member.pk])
+    )
+    certificate = Certificate.objects.get(member=member)
+    assert response.status_code == 302 and certificate.reason == "not_registered"
+    again = clerk_client.post(
+        reverse("admin:certificates_certificate_issue_for_member", args=[member.pk]), follow=True
+    )
+    assert "重なる期間" in again.content.decode()
+    assert Certificate.objects.filter(member=member).count() == 1
+
+
+@pytest.mark.django_db
+def test_auditor_cannot_issue_from_the_member_page(auditor_client, office):
+    member = MemberFactory(office=office, number="31")
+    assert (
+        auditor_client.post(
+            reverse("admin:certificates_certificate_issue_for_member", args=[member.pk])
+        ).status_code
+        == 403
+    )
