@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
@@ -15,6 +15,8 @@ from insurer.admin_utils import (
     LargeTablePaginator,
     OfficeSymbolFilter,
     ReadOnlyAdminMixin,
+    error_text,
+    run_for_each,
 )
 from insurer.imports import EXPORT_FORMATS
 from members.models import Member
@@ -37,23 +39,6 @@ from .services import (
 from .tasks import render_batch
 
 
-def _errors(error: ValidationError | PermissionDenied) -> str:
-    return " ".join(getattr(error, "messages", [str(error)]))
-
-
-def run_for_each(modeladmin, request, queryset, service, success: str) -> None:
-    """Call `service(item)` for each selected item; report successes and each refusal."""
-    done = 0
-    for item in queryset:
-        try:
-            service(item)
-            done += 1
-        except (ValidationError, PermissionDenied) as error:
-            modeladmin.message_user(request, f"{item}: {_errors(error)}", messages.ERROR)
-    if done:
-        modeladmin.message_user(request, success.format(count=done), messages.SUCCESS)
-
-
 class CertificateSymbolFilter(OfficeSymbolFilter):
     symbol_field = "symbol"
 
@@ -73,6 +58,24 @@ class ExpiryMonthFilter(admin.SimpleListFilter):
         year, month = (int(part) for part in self.value().split("-"))
         start = date(year, month, 1)
         return queryset.filter(valid_until__gte=start, valid_until__lt=add_months(start, 1))
+
+
+class ExpiresWithinFilter(admin.SimpleListFilter):
+    title = "有効期限まで"
+    parameter_name = "within"
+
+    def lookups(self, request, model_admin):
+        return (("30", "30日以内"), ("60", "60日以内"), ("90", "90日以内"))
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("30", "60", "90"):
+            return queryset
+        today = timezone.localdate()
+        return queryset.filter(
+            status=Certificate.Status.ISSUED,
+            valid_until__gte=today,
+            valid_until__lte=today + timedelta(days=int(self.value())),
+        )
 
 
 class UnreturnedFilter(admin.SimpleListFilter):
@@ -228,7 +231,7 @@ class CertificateAdmin(ExportMixin, HistoryAdmin):
                 member=member, issued_on=timezone.localdate(), user=request.user
             )
         except ValidationError as error:
-            self.message_user(request, _errors(error), messages.ERROR)
+            self.message_user(request, error_text(error), messages.ERROR)
             return redirect("admin:members_member_change", member.pk)
         self.message_user(
             request,

@@ -169,6 +169,7 @@ class Certificate(models.Model):
             models.Index(fields=["member", "status"], name="certificate_member_status"),
             models.Index(fields=["status", "valid_until"], name="certificate_status_until"),
             models.Index(fields=["symbol", "number", "branch"], name="certificate_key"),
+            models.Index(fields=["issued_on", "reason"], name="certificate_issued_reason"),
         ]
 
     def __str__(self) -> str:

@@ -1,7 +1,7 @@
 """Admin pieces shared by every app: counting that stays cheap on a million rows."""
 
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -93,3 +93,21 @@ class OfficeSymbolFilter(admin.SimpleListFilter):
             for value in (values if isinstance(values, list) else [values])
         ]
         yield {"value": self.value() or "", "parameter_name": self.parameter_name, "hidden": hidden}
+
+
+def error_text(error: ValidationError | PermissionDenied) -> str:
+    return " ".join(getattr(error, "messages", None) or [str(error)])
+
+
+def run_for_each(modeladmin, request, queryset, service, success: str) -> None:
+    """An admin action's body: `service(item)` for each selected item, reporting the
+    successes and each refusal (a ValidationError or PermissionDenied) in Japanese."""
+    done = 0
+    for item in queryset:
+        try:
+            service(item)
+            done += 1
+        except (ValidationError, PermissionDenied) as error:
+            modeladmin.message_user(request, f"{item}: {error_text(error)}", messages.ERROR)
+    if done:
+        modeladmin.message_user(request, success.format(count=done), messages.SUCCESS)

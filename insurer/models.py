@@ -37,6 +37,7 @@ class Insurer(models.Model):
         permissions = [
             ("import_insurer", "保険者を取り込める"),
             ("export_insurer", "保険者を出力できる"),
+            ("dashboard_insurer", "ダッシュボードを見られる"),
         ]
 
     def __str__(self) -> str:

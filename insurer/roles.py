@@ -28,9 +28,11 @@ _CLERK = {
     "certificates.lostcardcase": ["view", "add", "change"],
     "certificates.issuebatch": ["view"],
     "certificates.notice": ["view"],
+    "inquiries.category": ["view"],
+    "inquiries.inquiry": ["view", "add", "change"],
+    "inquiries.incident": ["view", "change"],
 }
 _SUPERVISOR = {
-    "insurer.insurer": ["view", "add", "change", "import", "export"],
     "insurer.office": ["view", "add", "change", "import", "export"],
     "insurer.insurersettings": ["view", "change"],
     "members.member": ["view", "add", "change", "import", "export"],
@@ -45,9 +47,13 @@ _SUPERVISOR = {
     "certificates.issuebatch": ["view", "release"],
     "certificates.notice": ["view"],
     "certificates.certificateprintlog": ["view"],
+    "inquiries.category": ["view", "change"],
+    "inquiries.inquiry": ["view", "add", "change", "export"],
+    "inquiries.incident": ["view", "change", "review"],
+    "insurer.insurer": ["view", "add", "change", "import", "export", "dashboard"],
 }
 _AUDITOR = {
-    "insurer.insurer": ["view"],
+    "insurer.insurer": ["view", "dashboard"],
     "insurer.office": ["view"],
     "insurer.insurersettings": ["view"],
     "members.member": ["view", "export"],
@@ -61,6 +67,9 @@ _AUDITOR = {
     "certificates.issuebatch": ["view"],
     "certificates.notice": ["view"],
     "certificates.certificateprintlog": ["view"],
+    "inquiries.category": ["view"],
+    "inquiries.inquiry": ["view", "export"],
+    "inquiries.incident": ["view"],
 }
 
 ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {

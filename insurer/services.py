@@ -4,6 +4,7 @@ import time
 from datetime import date
 
 from certificates.services import certificates_expire, lost_card_cases_close_when_usable
+from inquiries.services import follow_ups_flag
 from members.flags import flags_recompute
 from members.services import members_apply_loss_at_75
 
@@ -26,17 +27,19 @@ class StepTimer:
 
 def nightly_work(run: JobRun) -> dict:
     """For the run's date D, in order: loss at 75, lost-card cases the national data
-    closes, the worklist, certificate expiry."""
+    closes, the worklist, certificate expiry, overdue follow-ups and unreviewed incidents."""
     as_of, timed = run.run_date, StepTimer()
     lost = timed("loss_at_75", members_apply_loss_at_75, as_of=as_of)
     cases = timed("lost_card_cases_closed", lost_card_cases_close_when_usable, as_of=as_of)
     flags = timed("flags", flags_recompute, as_of=as_of, run=run)
     expired = timed("certificates_expired", certificates_expire, as_of=as_of)
+    follow_ups = timed("follow_ups", follow_ups_flag, as_of=as_of)
     return {
         "loss_at_75": lost,
         "lost_card_cases_closed": cases,
         **flags,
         "certificates_expired": expired,
+        **follow_ups,
         "seconds": timed.seconds,
     }
 

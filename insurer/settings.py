@@ -38,7 +38,7 @@ INSTALLED_APPS = [
     "members",
     "certificates",
     "inquiries",
-    "django.contrib.admin",
+    "insurer.apps.InsurerAdminConfig",  # django.contrib.admin with the project's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

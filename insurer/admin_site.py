@@ -1,0 +1,20 @@
+"""The project's admin site: Japanese titles, and an index that starts with the day's work."""
+
+from django.contrib import admin
+from django.utils import timezone
+
+from .dashboard import dashboard_numbers, my_overdue_count
+
+
+class InsurerAdminSite(admin.AdminSite):
+    site_header = "健康保険組合 資格管理"
+    site_title = "資格管理"
+    index_title = "業務メニュー"
+    index_template = "admin/insurer_index.html"
+
+    def index(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["my_overdue"] = my_overdue_count(request.user)
+        if request.user.has_perm("insurer.dashboard_insurer"):
+            extra_context["dashboard"] = dashboard_numbers(timezone.localdate())
+        return super().index(request, extra_context)
