@@ -110,11 +110,13 @@ class CertificateAdmin(ExportMixin, HistoryAdmin):
     list_filter = (
         "status",
         "reason",
+        ExpiresWithinFilter,
         ExpiryMonthFilter,
         UnreturnedFilter,
         CertificateSymbolFilter,
         "is_dependent",
     )
+    date_hierarchy = "issued_on"
     search_fields = ("family_name_kana",)
     search_help_text = "記号・番号・枝番（例: 1001-12-01）、カナ、または氏名の先頭で検索します。"
     list_select_related = ("batch",)

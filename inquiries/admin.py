@@ -140,12 +140,12 @@ class InquiryAdmin(ExportMixin, HistoryAdmin):
             default=Value(1),
             output_field=IntegerField(),
         )
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(mine_overdue=mine_overdue)
-            .order_by("mine_overdue", "-received_at")
-        )
+        # Annotate before ordering (ModelAdmin.get_queryset orders by get_ordering()).
+        queryset = self.model._default_manager.get_queryset().annotate(mine_overdue=mine_overdue)
+        return queryset.order_by(*self.get_ordering(request))
+
+    def get_ordering(self, request):
+        return ("mine_overdue", "-received_at")
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term:
