@@ -355,7 +355,7 @@ class Flag(models.Model):
     class Meta:
         verbose_name = "対応フラグ"
         verbose_name_plural = "対応フラグ（ワークリスト）"
-        ordering = ["-opened_on", "member_id"]
+        ordering = ["-opened_on", "-id"]
         permissions = [("export_flag", "対応フラグを出力できる")]
         constraints = [
             models.UniqueConstraint(
@@ -365,10 +365,16 @@ class Flag(models.Model):
             ),
         ]
         indexes = [
+            # The worklist's orderings, read straight off these (no sort of the open flags).
             models.Index(
-                fields=["kind", "reason", "opened_on"],
+                fields=["kind", "reason", "opened_on", "id"],
                 condition=Q(closed_on__isnull=True),
                 name="flag_open_worklist",
+            ),
+            models.Index(
+                fields=["opened_on", "id"],
+                condition=Q(closed_on__isnull=True),
+                name="flag_open_recent",
             ),
         ]
 
