@@ -18,7 +18,9 @@ from insurer.admin_utils import (
     error_text,
     run_for_each,
 )
+from insurer.history import save_with_history
 from insurer.imports import EXPORT_FORMATS
+from members.admin_mixins import MemberSearchMixin
 from members.models import Member
 from members.rules import add_months, first_of_month, looks_like_kana, normalize_kana
 from members.selectors import member_search
@@ -313,7 +315,7 @@ class IssueBatchAdmin(HistoryAdmin):
 
 
 @admin.register(Application)
-class ApplicationAdmin(HistoryAdmin):
+class ApplicationAdmin(MemberSearchMixin, HistoryAdmin):
     list_display = (
         "member",
         "kind",
@@ -328,7 +330,6 @@ class ApplicationAdmin(HistoryAdmin):
     list_select_related = ("member", "decided_by")
     autocomplete_fields = ("member",)
     raw_id_fields = ("lost_card_case",)
-    search_fields = ("member__kana_search",)
     show_facets = ShowFacets.NEVER
     actions = ["approve", "reject"]
     fieldsets = (
@@ -340,17 +341,9 @@ class ApplicationAdmin(HistoryAdmin):
     )
     readonly_fields = ("status", "decided_by", "decided_on", "decision_note")
 
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term:
-            return queryset, False
-        return queryset.filter(
-            member__in=member_search(Member.objects.all(), search_term).values("pk")
-        ), False
-
     def save_model(self, request, obj, form, change) -> None:
         if change:
-            obj._change_reason, obj._history_user = "申請内容を修正", request.user
-            obj.save()
+            save_with_history(obj, reason="申請内容を修正", user=request.user)
         else:
             application_receive(application=obj, user=request.user)
 
@@ -379,7 +372,7 @@ class ApplicationAdmin(HistoryAdmin):
 
 
 @admin.register(LostCardCase)
-class LostCardCaseAdmin(HistoryAdmin):
+class LostCardCaseAdmin(MemberSearchMixin, HistoryAdmin):
     list_display = (
         "member",
         "lost_on",
@@ -392,7 +385,6 @@ class LostCardCaseAdmin(HistoryAdmin):
     list_filter = ("status", "hotline_suspended", "reported_on")
     list_select_related = ("member",)
     autocomplete_fields = ("member",)
-    search_fields = ("member__kana_search",)
     fields = (
         "member",
         "lost_on",
@@ -406,17 +398,9 @@ class LostCardCaseAdmin(HistoryAdmin):
     readonly_fields = ("status", "closed_on")
     actions = ["close_cases"]
 
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term:
-            return queryset, False
-        return queryset.filter(
-            member__in=member_search(Member.objects.all(), search_term).values("pk")
-        ), False
-
     def save_model(self, request, obj, form, change) -> None:
-        obj._change_reason = "紛失の対応を修正" if change else "紛失の届出を受付"
-        obj._history_user = request.user
-        obj.save()
+        reason = "紛失の対応を修正" if change else "紛失の届出を受付"
+        save_with_history(obj, reason=reason, user=request.user)
 
     @admin.action(description="終了する（「終了の理由」を入力した対応）", permissions=["change"])
     def close_cases(self, request, queryset):

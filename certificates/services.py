@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from insurer.history import save_with_history
 from insurer.imports import escape_formula
 from insurer.models import Office
 from members.models import Member
@@ -41,17 +42,6 @@ NO_NEED = "今日の時点で資格確認書を交付する理由がありませ
 NOT_DECIDER = "申請を決裁する権限がありません（管理者の操作です）。"
 ALREADY_DECIDED = "この申請は決裁済みです。"
 NOT_LIVE = "有効な資格確認書ではないため、この操作はできません。"
-
-
-def _user(user: AbstractBaseUser | None):
-    return user if user is not None and user.is_authenticated else None
-
-
-def _save(instance, *, reason: str, user: AbstractBaseUser | None) -> None:
-    instance._change_reason = reason
-    instance._history_user = _user(user)
-    instance.full_clean()
-    instance.save()
 
 
 def certificate_check_overlap(
@@ -108,7 +98,7 @@ def certificate_issue(
         raise ValidationError(NO_PERIOD)
     if supersedes is not None:
         supersedes.status = Certificate.Status.SUPERSEDED
-        _save(supersedes, reason="再交付により無効", user=user)
+        save_with_history(supersedes, reason="再交付により無効", user=user)
     certificate_check_overlap(member=member, valid_from=valid_from, valid_until=valid_until)
     certificate = Certificate(
         member=member,
@@ -122,7 +112,7 @@ def certificate_issue(
         **printed_fields(member=member, insured=insured, insurer=insurer, valid_from=valid_from),
     )
     label = "再交付" if supersedes else "更新" if renews else "交付"
-    _save(
+    save_with_history(
         certificate, reason=f"資格確認書を{label}（{certificate.get_reason_display()}）", user=user
     )
     return certificate
@@ -185,7 +175,7 @@ def certificate_record_return(
         raise ValidationError(NOT_LIVE)
     certificate.status = Certificate.Status.RETURNED
     certificate.returned_on = returned_on
-    _save(certificate, reason="返納を受付", user=user)
+    save_with_history(certificate, reason="返納を受付", user=user)
     return certificate
 
 
@@ -198,7 +188,7 @@ def certificate_void(
         raise ValidationError(NOT_LIVE)
     certificate.status = Certificate.Status.VOIDED
     certificate.voided_on = voided_on
-    _save(certificate, reason="未返納のため無効", user=user)
+    save_with_history(certificate, reason="未返納のため無効", user=user)
     return certificate
 
 
@@ -220,7 +210,7 @@ def certificates_expire(*, as_of: date) -> int:
 def application_receive(*, application: Application, user: AbstractBaseUser | None) -> Application:
     """A clerk enters an application (受付); a supervisor decides it."""
     application.status = Application.Status.RECEIVED
-    _save(application, reason="申請を受付", user=user)
+    save_with_history(application, reason="申請を受付", user=user)
     return application
 
 
@@ -250,7 +240,7 @@ def application_decide(
         decided_on,
         note,
     )
-    _save(application, reason="申請を承認" if approve else "申請を却下", user=user)
+    save_with_history(application, reason="申請を承認" if approve else "申請を却下", user=user)
     if not approve:
         return None
     member = application.member
@@ -276,7 +266,7 @@ def care_needs_end(
         raise PermissionDenied(NOT_DECIDER)
     application.status = Application.Status.ENDED
     application.decision_note = note
-    _save(application, reason=f"要配慮者の承認を終了（{ended_on}）", user=user)
+    save_with_history(application, reason=f"要配慮者の承認を終了（{ended_on}）", user=user)
     return application
 
 
@@ -290,7 +280,7 @@ def lost_card_case_close(
     if not note.strip():
         raise ValidationError({"close_note": "終了の理由を入力してください。"})
     case.status, case.closed_on, case.close_note = LostCardCase.Status.CLOSED, closed_on, note
-    _save(case, reason="紛失の対応を終了", user=user)
+    save_with_history(case, reason="紛失の対応を終了", user=user)
     return case
 
 
@@ -315,7 +305,7 @@ def batch_render(*, batch_id: int) -> IssueBatch:
     """
     batch = IssueBatch.objects.get(pk=batch_id)
     batch.status, batch.progress, batch.error = IssueBatch.Status.RENDERING, 0, ""
-    _save(batch, reason="PDF作成を開始", user=None)
+    save_with_history(batch, reason="PDF作成を開始", user=None)
     try:
         certificates = list(batch.certificates.order_by("symbol", "number", "branch"))
         notices = list(batch.notices.order_by("symbol", "number", "branch"))
@@ -351,14 +341,14 @@ def batch_render(*, batch_id: int) -> IssueBatch:
             getattr(batch, field).save(name, ContentFile(content), save=False)
     except Exception as error:  # the batch says what went wrong; nothing was released
         batch.status, batch.error = IssueBatch.Status.FAILED, f"{type(error).__name__}: {error}"
-        _save(batch, reason="PDF作成に失敗", user=None)
+        save_with_history(batch, reason="PDF作成に失敗", user=None)
         raise
     batch.status, batch.progress, batch.rendered_at = (
         IssueBatch.Status.RENDERED,
         100,
         timezone.now(),
     )
-    _save(batch, reason="PDF作成が完了", user=None)
+    save_with_history(batch, reason="PDF作成が完了", user=None)
     return batch
 
 
@@ -387,7 +377,7 @@ def batch_release(*, batch: IssueBatch, user: AbstractBaseUser) -> IssueBatch:
         user,
         timezone.now(),
     )
-    _save(batch, reason="印刷を許可", user=user)
+    save_with_history(batch, reason="印刷を許可", user=user)
     return batch
 
 
@@ -418,6 +408,6 @@ def lost_card_cases_close_when_usable(*, as_of: date) -> int:
     for case in cases:
         case.status, case.closed_on = LostCardCase.Status.CLOSED, as_of
         case.close_note = "国のデータで利用できるマイナ保険証を確認"
-        _save(case, reason="国のデータにより紛失の対応を終了", user=None)
+        save_with_history(case, reason="国のデータにより紛失の対応を終了", user=None)
         closed += 1
     return closed

@@ -8,9 +8,9 @@ from django.utils import timezone
 from import_export.admin import ExportMixin
 
 from insurer.admin_utils import HistoryAdmin, run_for_each
+from insurer.history import save_with_history
 from insurer.imports import EXPORT_FORMATS, FORMATS_BY_NAME
-from members.models import Member
-from members.selectors import member_search
+from members.admin_mixins import MemberSearchMixin
 
 from .models import Category, Incident, Inquiry
 from .resources import InquiryResource, monthly_report
@@ -72,7 +72,7 @@ class MineFilter(admin.SimpleListFilter):
 
 
 @admin.register(Inquiry)
-class InquiryAdmin(ExportMixin, HistoryAdmin):
+class InquiryAdmin(MemberSearchMixin, ExportMixin, HistoryAdmin):
     resource_classes = [InquiryResource]
     export_formats = EXPORT_FORMATS
     list_display = (
@@ -99,8 +99,6 @@ class InquiryAdmin(ExportMixin, HistoryAdmin):
     list_select_related = ("category", "member", "handler")
     autocomplete_fields = ("member",)
     raw_id_fields = ("application", "lost_card_case")
-    search_fields = ("member__kana_search",)
-    search_help_text = "加入者の記号・番号・枝番、カナまたは氏名で探します。"
     show_facets = ShowFacets.NEVER
     date_hierarchy = "received_at"
     change_form_template = "admin/inquiries/inquiry/change_form.html"
@@ -146,13 +144,6 @@ class InquiryAdmin(ExportMixin, HistoryAdmin):
 
     def get_ordering(self, request):
         return ("mine_overdue", "-received_at")
-
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term:
-            return queryset, False
-        return queryset.filter(
-            member__in=member_search(Member.objects.all(), search_term).values("pk")
-        ), False
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "category":
@@ -273,14 +264,10 @@ class IncidentAdmin(HistoryAdmin):
         return request.user.has_perm("inquiries.review_incident")
 
     def save_model(self, request, obj, form, change) -> None:
-        obj._change_reason = (
-            "対応を記録: "
-            + "、".join(str(Incident._meta.get_field(f).verbose_name) for f in form.changed_data)
-            if form.changed_data
-            else "変更なし"
+        steps = "、".join(str(Incident._meta.get_field(f).verbose_name) for f in form.changed_data)
+        save_with_history(
+            obj, reason=f"対応を記録: {steps}" if steps else "変更なし", user=request.user
         )
-        obj._history_user = request.user
-        obj.save()
 
     @admin.action(description="管理者として確認した", permissions=["review"])
     def review(self, request, queryset):

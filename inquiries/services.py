@@ -8,18 +8,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from insurer.history import save_with_history
+
 from .models import Incident, Inquiry
 
 NOT_SUPERVISOR = "インシデントの確認と終了は管理者の操作です。"
 NOT_REVIEWED = "管理者の確認が済んでいないインシデントは終了できません。"
 UNKNOWN_STEP = "記録できる対応は、表示の停止・再照会・訂正・本人への通知です。"
-
-
-def _save(instance, *, reason: str, user: AbstractBaseUser | None) -> None:
-    instance._change_reason = reason
-    instance._history_user = user if user is not None and user.is_authenticated else None
-    instance.full_clean()
-    instance.save()
 
 
 @transaction.atomic
@@ -36,7 +31,7 @@ def inquiry_log(*, inquiry: Inquiry, user: AbstractBaseUser) -> Inquiry:
         inquiry.overdue_since = None
     else:
         inquiry.closed_at = None
-    _save(inquiry, reason="問合せを記録" if is_new else "問合せを更新", user=user)
+    save_with_history(inquiry, reason="問合せを記録" if is_new else "問合せを更新", user=user)
     if inquiry.category.opens_incident and not Incident.objects.filter(inquiry=inquiry).exists():
         incident_open(inquiry=inquiry, user=user)
     return inquiry
@@ -46,7 +41,7 @@ def incident_open(*, inquiry: Inquiry, user: AbstractBaseUser | None) -> Inciden
     incident = Incident(
         inquiry=inquiry, member=inquiry.member, opened_on=timezone.localdate(inquiry.received_at)
     )
-    _save(incident, reason="紐付け誤りの問合せからインシデントを開始", user=user)
+    save_with_history(incident, reason="紐付け誤りの問合せからインシデントを開始", user=user)
     return incident
 
 
@@ -60,7 +55,7 @@ def incident_review(*, incident: Incident, user: AbstractBaseUser) -> Incident:
     _require_supervisor(user)
     if incident.reviewed_at is None:
         incident.reviewed_by, incident.reviewed_at = user, timezone.now()
-        _save(incident, reason="管理者が確認", user=user)
+        save_with_history(incident, reason="管理者が確認", user=user)
     return incident
 
 
@@ -72,7 +67,9 @@ def incident_record_step(
     if step not in Incident.STEPS:
         raise ValidationError(UNKNOWN_STEP)
     setattr(incident, step, on)
-    _save(incident, reason=f"対応を記録: {Incident._meta.get_field(step).verbose_name}", user=user)
+    save_with_history(
+        incident, reason=f"対応を記録: {Incident._meta.get_field(step).verbose_name}", user=user
+    )
     return incident
 
 
@@ -86,7 +83,7 @@ def incident_close(*, incident: Incident, user: AbstractBaseUser) -> Incident:
         user,
         timezone.now(),
     )
-    _save(incident, reason="インシデントを終了", user=user)
+    save_with_history(incident, reason="インシデントを終了", user=user)
     return incident
 
 

@@ -21,6 +21,7 @@ from insurer.admin_utils import (
 )
 from insurer.imports import EXPORT_FORMATS, IMPORT_FORMATS
 
+from .admin_mixins import MemberSearchMixin
 from .flags import open_flags_for
 from .models import Flag, Member, MynaStatus, MyNumberAccessLog
 from .resources import FlagResource, MemberResource, MynaStatusResource
@@ -285,7 +286,7 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
 
 
 @admin.register(MynaStatus)
-class MynaStatusAdmin(ImportMixin, ExportMixin, HistoryAdmin):
+class MynaStatusAdmin(MemberSearchMixin, ImportMixin, ExportMixin, HistoryAdmin):
     """National data: imported, never typed in."""
 
     resource_classes = [MynaStatusResource]
@@ -305,13 +306,6 @@ class MynaStatusAdmin(ImportMixin, ExportMixin, HistoryAdmin):
     show_facets = ShowFacets.NEVER
     paginator = LargeTablePaginator
     raw_id_fields = ("member",)
-
-    def get_search_results(self, request, queryset, search_term):
-        members = member_search(Member.objects.all(), search_term).values("pk")
-        return (queryset.filter(member__in=members) if search_term else queryset), False
-
-    search_fields = ("member__kana_search",)
-    search_help_text = "記号・番号・枝番、カナ、または氏名で検索します。"
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -371,7 +365,7 @@ class FlagStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Flag)
-class FlagAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
+class FlagAdmin(MemberSearchMixin, ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
     """The worklist the nightly job keeps (domain.md §9)."""
 
     resource_classes = [FlagResource]
@@ -379,8 +373,6 @@ class FlagAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
     list_display = ("member_link", "member_name", "kind", "reason", "opened_on", "closed_on")
     list_filter = (FlagStateFilter, "kind", "reason", "opened_on")
     list_select_related = ("member",)
-    search_fields = ("member__kana_search",)
-    search_help_text = "記号・番号・枝番、カナ、または氏名で加入者を探します。"
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
     paginator = LargeTablePaginator
@@ -395,9 +387,3 @@ class FlagAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
     @admin.display(description="氏名")
     def member_name(self, flag: Flag) -> str:
         return flag.member.full_name
-
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term:
-            return queryset, False
-        members = member_search(Member.objects.all(), search_term).values("pk")
-        return queryset.filter(member__in=members), False

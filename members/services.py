@@ -8,6 +8,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from simple_history.utils import bulk_update_with_history
 
+from insurer.history import history_user, save_with_history
+
 from . import vault
 from .models import Member, MynaStatus, MyNumber, MyNumberAccessLog
 from .rules import (
@@ -24,10 +26,6 @@ REVEAL_REASON_REQUIRED = "表示する理由を入力してください。"
 REVEAL_NOT_PERMITTED = "個人番号を表示する権限がありません。"
 DEPENDENT_WITHOUT_INSURED = "同じ記号・番号の本人（続柄 self）が登録されていません。"
 STATUS_STALE = "基準日が登録済みのデータより古いため適用しません。"
-
-
-def _user_or_none(user: AbstractBaseUser | None):
-    return user if user is not None and user.is_authenticated else None
 
 
 def member_normalize(member: Member) -> None:
@@ -55,9 +53,7 @@ def member_save(*, member: Member, user: AbstractBaseUser | None, reason: str) -
     member_normalize(member)
     member.full_clean()
     member_validate_household(member)
-    member._change_reason = reason
-    member._history_user = _user_or_none(user)
-    member.save()
+    save_with_history(member, reason=reason, user=user, clean=False)  # cleaned above
     return member
 
 
@@ -80,12 +76,10 @@ def my_number_register(
     record.ciphertext = vault.encrypt(number)
     record.lookup_hash = digest
     record.last4 = number[-4:]
-    record._change_reason = reason
-    record._history_user = _user_or_none(user)
-    record.save()
+    save_with_history(record, reason=reason, user=user, clean=False)
     MyNumberAccessLog.objects.create(
         member=member,
-        user=_user_or_none(user),
+        user=history_user(user),
         action=MyNumberAccessLog.Action.CHANGE if existing else MyNumberAccessLog.Action.REGISTER,
         reason=reason,
     )
@@ -163,9 +157,7 @@ def myna_status_request_deregistration(
     if status is None:
         raise ValidationError("マイナ保険証の状態データがないため、解除申請を記録できません。")
     status.dereg_requested_on = requested_on
-    status._change_reason = "利用登録解除の申請を受付"
-    status._history_user = _user_or_none(user)
-    status.save()
+    save_with_history(status, reason="利用登録解除の申請を受付", user=user)
     return status
 
 
