@@ -59,6 +59,7 @@ def test_every_topic_has_a_guide_in_our_own_words():
         "registration_status",
         "wrong_person_shown",
     ]
+    assert SEEDS.is_dir(), f"the seed FAQs are read from ../shared/seeds ({SEEDS})"
     seeds = squash("".join(path.read_text(errors="ignore") for path in sorted(SEEDS.glob("*.txt"))))
     assert len(seeds) > 10_000
     for data in INITIAL_CATEGORIES:
