@@ -6,10 +6,11 @@ from datetime import date
 from certificates.services import certificates_expire, lost_card_cases_close_when_usable
 from inquiries.services import follow_ups_flag
 from members.flags import flags_recompute
-from members.services import members_apply_loss_at_75
+from members.services import members_apply_loss_at_75, my_numbers_purge_expired
 
 from .jobs import job_run
 from .models import JobRun
+from .selectors import insurer_settings_get
 
 
 class StepTimer:
@@ -27,19 +28,27 @@ class StepTimer:
 
 def nightly_work(run: JobRun) -> dict:
     """For the run's date D, in order: loss at 75, lost-card cases the national data
-    closes, the worklist, certificate expiry, overdue follow-ups and unreviewed incidents."""
+    closes, the worklist, certificate expiry, overdue follow-ups and unreviewed incidents,
+    and My Numbers past their retention period."""
     as_of, timed = run.run_date, StepTimer()
     lost = timed("loss_at_75", members_apply_loss_at_75, as_of=as_of)
     cases = timed("lost_card_cases_closed", lost_card_cases_close_when_usable, as_of=as_of)
     flags = timed("flags", flags_recompute, as_of=as_of, run=run)
     expired = timed("certificates_expired", certificates_expire, as_of=as_of)
     follow_ups = timed("follow_ups", follow_ups_flag, as_of=as_of)
+    purged = timed(
+        "my_numbers_deleted",
+        my_numbers_purge_expired,
+        as_of=as_of,
+        retention_years=insurer_settings_get().my_number_retention_years,
+    )
     return {
         "loss_at_75": lost,
         "lost_card_cases_closed": cases,
         **flags,
         "certificates_expired": expired,
         **follow_ups,
+        "my_numbers_deleted": purged,
         "seconds": timed.seconds,
     }
 

@@ -207,3 +207,25 @@ def members_apply_loss_at_75(*, as_of: date) -> int:
         changed.append(member)
     bulk_update_with_history(changed, Member, ["lost_on", "loss_reason"], batch_size=1000)
     return len(changed)
+
+
+RETENTION_REASON = "保存期間の満了により削除"
+
+
+@transaction.atomic
+def my_numbers_purge_expired(*, as_of: date, retention_years: int) -> int:
+    """§11: delete the number (the rest of the record stays) once `retention_years` have
+    passed since the loss of membership; every deletion is logged."""
+    cutoff = born_after_for_under(as_of, retention_years)  # the same date arithmetic
+    expired = MyNumber.objects.filter(member__lost_on__isnull=False, member__lost_on__lte=cutoff)
+    member_ids = list(expired.values_list("member_id", flat=True))
+    MyNumberAccessLog.objects.bulk_create(
+        MyNumberAccessLog(
+            member_id=member_id, action=MyNumberAccessLog.Action.DELETE, reason=RETENTION_REASON
+        )
+        for member_id in member_ids
+    )
+    for record in expired:
+        record._change_reason = RETENTION_REASON
+        record.delete()
+    return len(member_ids)

@@ -204,3 +204,28 @@ def test_status_row_without_member_status_cannot_request_deregistration(office):
             member=MemberFactory(office=office), requested_on=date(2026, 1, 1), user=None
         )
     assert not MynaStatus.objects.exists()
+
+
+@pytest.mark.django_db
+def test_my_numbers_are_deleted_after_the_retention_period(office):
+    from insurer.services import nightly_run
+
+    left = MemberFactory(
+        office=office, number="1", acquired_on=date(2010, 4, 1), lost_on=date(2019, 11, 21)
+    )
+    recent = MemberFactory(
+        office=office, number="2", acquired_on=date(2010, 4, 1), lost_on=date(2019, 11, 22)
+    )
+    for member, value in ((left, PLAIN), (recent, "123456789018")):
+        my_number_register(member=member, value=value, user=None, reason="登録")
+    run = nightly_run(run_date=date(2026, 11, 21), trigger="test")  # 7 years by default
+    assert run.counts["my_numbers_deleted"] == 1
+    assert not MyNumber.objects.filter(member=left).exists()
+    assert MyNumber.objects.filter(member=recent).exists()
+    assert Member.objects.filter(pk=left.pk).exists()  # the rest of the record stays
+    log = MyNumberAccessLog.objects.get(action="delete")
+    assert (log.member, log.reason) == (left, "保存期間の満了により削除")
+    assert (
+        MyNumber.history.filter(member_id=left.pk, history_type="-").get().history_change_reason
+        == "保存期間の満了により削除"
+    )
