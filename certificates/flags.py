@@ -12,13 +12,13 @@ from django.db.models import Exists, F, OuterRef, Q
 
 from members.models import Member
 from members.rules import born_after_for_under, first_of_month, is_active
-from members.selectors import card_status_facts, member_facts, members_active_on
+from members.selectors import member_facts, member_insured_of, members_active_on
 
 from .models import Certificate
 from .rules import is_reissue_needed, is_renewal_due
 from .selectors import (
     care_needs_approved,
-    member_applications_facts,
+    member_need_reason,
     printed_data_now,
     printed_data_of_certificate,
 )
@@ -36,18 +36,8 @@ PRINTED_MEMBER_FIELDS = {
 }
 
 
-def _insured(member: Member) -> Member | None:
-    if member.is_insured:
-        return None
-    return Member.objects.filter(
-        office_id=member.office_id, number=member.number, relationship=Member.Relationship.SELF
-    ).first()
-
-
 def renewal_due_rows(as_of: date, *, lead_days: int) -> list[tuple[int, str, str]]:
     """RN-1."""
-    from members.rules import certificate_need_reason
-
     later = Certificate.objects.filter(
         member=OuterRef("member"),
         status__in=Certificate.LIVE,
@@ -65,13 +55,9 @@ def renewal_due_rows(as_of: date, *, lead_days: int) -> list[tuple[int, str, str
     rows = []
     for certificate in candidates:
         member = certificate.member
-        insured = _insured(member)
+        insured = member_insured_of(member=member)
         after = certificate.valid_until + timedelta(days=1)
-        need = certificate_need_reason(
-            card_status_facts(getattr(member, "myna_status", None)),
-            as_of,
-            **member_applications_facts(member),
-        )
+        need = member_need_reason(member, as_of)
         if is_renewal_due(
             valid_until=certificate.valid_until,
             as_of=as_of,
@@ -104,7 +90,7 @@ def reissue_needed_rows(as_of: date) -> list[tuple[int, str, str]]:
         member = certificate.member
         if is_reissue_needed(
             printed=printed_data_of_certificate(certificate),
-            current=printed_data_now(member, _insured(member), as_of),
+            current=printed_data_now(member, member_insured_of(member=member), as_of),
         ):
             rows.append((member.pk, "reissue_needed", ""))
     return rows

@@ -18,7 +18,7 @@ from insurer.models import JobRun
 from members.flags import usable_card_condition
 from members.models import Flag, Member
 from members.rules import born_after_for_under, first_of_month
-from members.selectors import members_active_on
+from members.selectors import member_insured_of, members_active_on
 
 from .models import IssueBatch, Notice
 from .selectors import printed_copay, require_insurer
@@ -72,7 +72,7 @@ def notices_due(as_of: date) -> list[tuple[Member, str]]:
     )
     due = [(member, Notice.Reason.NEW_MEMBER) for member in new]
     for member in annotated.filter(differs | elderly):
-        insured = None if member.is_insured else _insured(member)
+        insured = member_insured_of(member=member)
         same = all(
             getattr(member, name) == getattr(member, f"notice_{name}") for name in NOTICE_FIELDS
         )
@@ -82,17 +82,11 @@ def notices_due(as_of: date) -> list[tuple[Member, str]]:
     return due
 
 
-def _insured(member: Member) -> Member | None:
-    return Member.objects.filter(
-        office_id=member.office_id, number=member.number, relationship=Member.Relationship.SELF
-    ).first()
-
-
 def notices_issue(*, as_of: date, batch: IssueBatch) -> int:
     insurer = require_insurer()
     notices = []
     for member, reason in notices_due(as_of):
-        insured = None if member.is_insured else _insured(member)
+        insured = member_insured_of(member=member)
         notices.append(
             Notice(
                 member=member,

@@ -77,7 +77,7 @@ def certificate_issue(
     supersedes `supersedes` and keeps its end unless a cap now ends earlier.
     """
     insurer = require_insurer()
-    insured = None if member.is_insured else member_insured_of(member=member)
+    insured = member_insured_of(member=member)
     valid_from = renewal_starts_on(renews.valid_until) if renews else issued_on
     policy_reason = supersedes.reason if supersedes else reason
     capped = certificate_valid_until(

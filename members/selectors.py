@@ -42,6 +42,9 @@ def member_household(*, member: Member) -> QuerySet[Member]:
 
 
 def member_insured_of(*, member: Member) -> Member | None:
+    """A dependent's insured person (本人); None for an insured person themself."""
+    if member.is_insured:
+        return None
     return Member.objects.filter(
         office_id=member.office_id, number=member.number, relationship=Member.Relationship.SELF
     ).first()
