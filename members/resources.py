@@ -6,6 +6,7 @@ Column mapping and cell checks only; what a row means is decided by services and
 from django.core.exceptions import ValidationError
 from import_export import resources
 from import_export.fields import Field
+from import_export.instance_loaders import BaseInstanceLoader
 
 from insurer.imports import (
     CodeWidget,
@@ -27,7 +28,7 @@ from .services import (
     DEPENDENT_WITHOUT_INSURED,
     MY_NUMBER_IN_USE,
     member_normalize,
-    my_number_register,
+    my_numbers_register_bulk,
     myna_status_apply,
 )
 
@@ -85,6 +86,32 @@ class KanaWidget(RequiredTextWidget):
         return kana
 
 
+def _key(row) -> tuple[str, str, str]:
+    return tuple(str(row.get(column) or "").strip() for column in ("symbol", "number", "branch"))
+
+
+def constraint_message(name: str) -> str:
+    """The Japanese message a Member constraint carries (the database's last word)."""
+    return next(c.violation_error_message for c in Member._meta.constraints if c.name == name)
+
+
+class MemberInstanceLoader(BaseInstanceLoader):
+    """Every member the file names, loaded once (not one SELECT per row)."""
+
+    def __init__(self, resource, dataset=None):
+        super().__init__(resource, dataset)
+        keys = {_key(row) for row in dataset.dict} if dataset else set()
+        symbols = {symbol for symbol, _, _ in keys}
+        self.members = {
+            (m.office_id, m.number, m.branch): m
+            for m in Member.objects.filter(office_id__in=symbols)
+            if (m.office_id, m.number, m.branch) in keys
+        }
+
+    def get_instance(self, row):
+        return self.members.get(_key(row))
+
+
 def office_widget() -> LookupWidget:
     return LookupWidget(message=UNKNOWN_OFFICE, key_attribute="symbol")
 
@@ -129,13 +156,16 @@ class MemberResource(StrictModelResource):
         fields = MEMBER_COLUMNS
         export_order = MEMBER_COLUMNS
         import_id_fields = ("symbol", "number", "branch")
+        instance_loader_class = MemberInstanceLoader
         clean_model_instances = True
         skip_unchanged = True
         report_skipped = True
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self.insured_branch: dict[tuple[str, str], str] = {}  # household -> its self's branch
         self.my_numbers: dict[int, str] = {}  # row number -> plain number (this import only)
+        self.saved_numbers: dict[int, str] = {}  # member id -> plain number, once saved
         self.my_number_problems: dict[int, str] = {}
         self.my_number_owner: dict[str, tuple[str, str, str]] = {}  # hash -> member key
         self.households_with_insured: set[tuple[str, str]] = set()
@@ -154,11 +184,13 @@ class MemberResource(StrictModelResource):
             for row in rows
             if str(row.get("relationship") or "").strip() == Member.Relationship.SELF
         }
-        self.households_with_insured.update(
-            Member.objects.filter(
+        self.insured_branch = {
+            (symbol, number): branch
+            for symbol, number, branch in Member.objects.filter(
                 office_id__in=symbols, relationship=Member.Relationship.SELF
-            ).values_list("office_id", "number")
-        )
+            ).values_list("office_id", "number", "branch")
+        }
+        self.households_with_insured.update(self.insured_branch)
         if "my_number" in dataset.headers:
             self.take_my_numbers(dataset, rows)
 
@@ -216,6 +248,31 @@ class MemberResource(StrictModelResource):
             if owner is not None and owner != (member.office_id, member.number, member.branch):
                 yield "my_number", MY_NUMBER_IN_USE
 
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        """Field validation by the model; its constraints checked here from what the file
+        and the register say, not with a query per constraint per row (the database
+        constraints stay as the last guard)."""
+        errors = dict(import_validation_errors or {})
+        try:
+            instance.full_clean(
+                exclude=list(errors), validate_unique=False, validate_constraints=False
+            )
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        for column, message in self.constraint_problems(instance):
+            errors.setdefault(column, []).append(message)
+        if errors:
+            raise ValidationError(errors)
+
+    def constraint_problems(self, member: Member):
+        if member.lost_on and member.acquired_on and member.lost_on <= member.acquired_on:
+            yield "lost_on", constraint_message("member_loss_after_acquisition")
+        if member.is_insured:
+            household = (member.office_id, member.number)
+            branch = self.insured_branch.setdefault(household, member.branch)
+            if branch != member.branch:
+                yield "relationship", constraint_message("member_one_self_per_household")
+
     def skip_row(self, instance, original, row, import_validation_errors=None) -> bool:
         return super().skip_row(instance, original, row, import_validation_errors) and (
             not self._my_number_changes(instance)
@@ -235,8 +292,14 @@ class MemberResource(StrictModelResource):
     def after_save_instance(self, instance: Member, row, **kwargs) -> None:
         plain = self.my_numbers.get(kwargs.get("row_number"))
         if plain is not None:
-            my_number_register(
-                member=instance, value=plain, user=kwargs.get("user"), reason=self.change_reason
+            self.saved_numbers[instance.pk] = plain
+
+    def after_import(self, dataset, result, **kwargs) -> None:
+        """The file's My Numbers, registered together once every row is saved (the whole
+        import is one transaction, so a failure still writes nothing)."""
+        if self.saved_numbers and not result.has_errors() and not result.has_validation_errors():
+            my_numbers_register_bulk(
+                numbers=self.saved_numbers, user=kwargs.get("user"), reason=self.change_reason
             )
 
 

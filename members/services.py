@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from simple_history.utils import bulk_update_with_history
 
+from insurer.bulk import bulk_insert_with_history
 from insurer.history import history_user, save_with_history
 
 from . import vault
@@ -229,3 +230,41 @@ def my_numbers_purge_expired(*, as_of: date, retention_years: int) -> int:
         record._change_reason = RETENTION_REASON
         record.delete()
     return len(member_ids)
+
+
+@transaction.atomic
+def my_numbers_register_bulk(
+    *, numbers: dict[int, str], user: AbstractBaseUser | None, reason: str
+) -> int:
+    """`my_number_register` for many members at once ({member id: valid plain number}),
+    for imports: a few queries per file instead of five per row. Numbers must already be
+    validated and free (the import checks both for the whole file first)."""
+    keys = vault.EncryptionKeys()
+    existing = MyNumber.objects.in_bulk(list(numbers))
+    created, changed, logs = [], [], []
+    for member_id, plain in numbers.items():
+        digest = keys.lookup_hash(plain)
+        record = existing.get(member_id)
+        if record is not None and record.lookup_hash == digest:
+            continue
+        target = record or MyNumber(member_id=member_id)
+        target.ciphertext, target.lookup_hash, target.last4 = (
+            keys.encrypt(plain),
+            digest,
+            plain[-4:],
+        )
+        (changed if record else created).append(target)
+        action = MyNumberAccessLog.Action.CHANGE if record else MyNumberAccessLog.Action.REGISTER
+        logs.append(
+            MyNumberAccessLog(
+                member_id=member_id, user=history_user(user), action=action, reason=reason
+            )
+        )
+    bulk_insert_with_history(created, MyNumber, reason=reason)
+    for record in changed:
+        record._change_reason, record._history_user = reason, history_user(user)
+    bulk_update_with_history(
+        changed, MyNumber, ["ciphertext", "lookup_hash", "last4"], batch_size=1000
+    )
+    MyNumberAccessLog.objects.bulk_create(logs, batch_size=1000)
+    return len(logs)

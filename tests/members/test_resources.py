@@ -117,7 +117,15 @@ def bad_file_cases():
         [member_line(), member_line(given="次郎")],
         (3, "branch", "3行目にもあります"),
     )
-    yield "loss before acquisition", [member_line(lost="2019-01-01")], (2, "", "資格喪失日")
+    yield "loss before acquisition", [member_line(lost="2019-01-01")], (2, "lost_on", "資格喪失日")
+    yield (
+        "two insured persons in one household",
+        [
+            member_line(),
+            member_line(branch="01", given="次郎"),
+        ],
+        (3, "relationship", "本人（self）がすでにいます"),
+    )
     yield "kanji in kana", [member_line(family_kana="山田")], (2, "family_name_kana", "カナ以外")
     yield "bad branch", [member_line(branch="1")], (2, "branch", "半角数字2桁")
     yield (
