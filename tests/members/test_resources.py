@@ -375,3 +375,23 @@ def test_flag_export_lists_open_flags_in_the_spec_columns(office, capsysbinary):
         "1001,1,00,certificate_needed,not_registered,2026-11-20",
         "1001,1,00,registration_overdue,,2026-11-20",
     ]
+
+
+@pytest.mark.django_db
+def test_a_new_my_number_in_a_later_file_replaces_the_old_one_and_is_logged(tmp_path, office):
+    assert run_import(
+        MEMBERS,
+        write_csv(tmp_path, "a.csv", [MEMBER_HEADER, member_line(my_number="983205673214")]),
+    ).ok
+    run = run_import(
+        MEMBERS,
+        write_csv(tmp_path, "b.csv", [MEMBER_HEADER, member_line(my_number="123456789018")]),
+    )
+    assert run.ok and "更新 1件" in run.stdout  # the row itself is unchanged; its number is not
+    record = MyNumber.objects.get()
+    assert record.last4 == "9018"
+    assert list(MyNumberAccessLog.objects.order_by("pk").values_list("action", flat=True)) == [
+        "register",
+        "change",
+    ]
+    assert record.history.count() == 2
