@@ -19,6 +19,8 @@ run: install
 	$(DEV_ENV) $(PY) manage.py migrate --noinput
 	$(DEV_ENV) $(PY) manage.py seed_demo --members $(DEMO_MEMBERS)
 	$(DEV_ENV) $(PY) manage.py create_demo_users
+	$(DEV_ENV) $(PY) manage.py run_nightly           # the worklist for today (once per date)
+	$(DEV_ENV) $(PY) manage.py issue_certificates    # today's batch, PDFs included
 	$(DEV_ENV) $(PY) manage.py runserver 127.0.0.1:8000
 
 test: install lint
