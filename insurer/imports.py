@@ -20,6 +20,8 @@ from import_export.formats import base_formats
 from import_export.results import Result
 from import_export.tmp_storages import TempFolderStorage
 
+from .history import history_user
+
 # --- Reading files ---------------------------------------------------------------------
 
 DEFAULT_ENCODINGS = {"utf-8", "utf8", "utf-8-sig", "utf_8", "utf_8_sig"}
@@ -276,7 +278,6 @@ class StrictModelResource(resources.ModelResource):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.row_problems: dict[int, list[tuple[str, str]]] = {}  # row number -> problems
-        self.skipped_lines: list[int] = []
 
     def import_data(self, dataset, **kwargs) -> Result:
         kwargs["rollback_on_validation_errors"] = True
@@ -340,13 +341,7 @@ class StrictModelResource(resources.ModelResource):
 
     def before_save_instance(self, instance, row, **kwargs) -> None:
         instance._change_reason = self.change_reason
-        user = kwargs.get("user")
-        if user is not None and getattr(user, "is_authenticated", False):
-            instance._history_user = user
-
-    def after_import_row(self, row, row_result, row_number=None, **kwargs) -> None:
-        if row_result.import_type == row_result.IMPORT_TYPE_SKIP and row_number:
-            self.skipped_lines.append(file_line(row_number))
+        instance._history_user = history_user(kwargs.get("user"))
 
     def column_for(self, attribute: str) -> str:
         for field in self.fields.values():

@@ -166,6 +166,7 @@ class MemberResource(StrictModelResource):
         self.insured_branch: dict[tuple[str, str], str] = {}  # household -> its self's branch
         self.my_numbers: dict[int, str] = {}  # row number -> plain number (this import only)
         self.saved_numbers: dict[int, str] = {}  # member id -> plain number, once saved
+        self.my_number_digests: dict[int, str] = {}  # row number -> look-up hash
         self.my_number_problems: dict[int, str] = {}
         self.my_number_owner: dict[str, tuple[str, str, str]] = {}  # hash -> member key
         self.households_with_insured: set[tuple[str, str]] = set()
@@ -213,6 +214,7 @@ class MemberResource(StrictModelResource):
                 )
                 continue
             first_row_of_hash[digest] = number
+            self.my_number_digests[number] = digest
             self.my_numbers[number] = plain
         self.my_number_owner = {
             digest: (symbol, number, branch)
@@ -244,7 +246,7 @@ class MemberResource(StrictModelResource):
         if row_number in self.my_number_problems:
             yield "my_number", self.my_number_problems[row_number]
         elif row_number in self.my_numbers:
-            owner = self.my_number_owner.get(vault.lookup_hash(self.my_numbers[row_number]))
+            owner = self.my_number_owner.get(self.my_number_digests[row_number])
             if owner is not None and owner != (member.office_id, member.number, member.branch):
                 yield "my_number", MY_NUMBER_IN_USE
 
@@ -279,10 +281,10 @@ class MemberResource(StrictModelResource):
         )
 
     def _my_number_changes(self, member: Member) -> bool:
-        plain = self.my_numbers.get(self._current_row)
-        if plain is None:
+        digest = self.my_number_digests.get(self._current_row)
+        if digest is None:
             return False
-        owner = self.my_number_owner.get(vault.lookup_hash(plain))
+        owner = self.my_number_owner.get(digest)
         return owner != (member.office_id, member.number, member.branch)
 
     def before_import_row(self, row, row_number=None, **kwargs) -> None:
@@ -340,7 +342,7 @@ class MynaStatusResource(StrictModelResource):
         self.stale_lines: list[int] = []
 
     def prepare(self, dataset) -> None:
-        keys = {self.row_key(row) for row in dataset.dict}
+        keys = {_key(row) for row in dataset.dict}
         symbols = {symbol for symbol, _, _ in keys}
         self.members = {
             (symbol, number, branch): pk
@@ -351,14 +353,8 @@ class MynaStatusResource(StrictModelResource):
         }
         self.statuses = MynaStatus.objects.in_bulk(list(self.members.values()))
 
-    @staticmethod
-    def row_key(row) -> tuple[str, str, str]:
-        return tuple(
-            str(row.get(column) or "").strip() for column in ("symbol", "number", "branch")
-        )
-
     def get_or_init_instance(self, instance_loader, row):
-        key = self.row_key(row)
+        key = _key(row)
         member_id = self.members.get(key)
         if member_id is None:
             raise ValidationError({"symbol": UNKNOWN_MEMBER.format(key="-".join(key))})

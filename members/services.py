@@ -111,12 +111,13 @@ def my_number_reveal(
 @transaction.atomic
 def my_number_rotate_keys(*, batch_size: int = 2000) -> int:
     """Re-encrypt every number with the newest key and recompute the look-up hashes."""
+    keys = vault.EncryptionKeys()  # built once, not per row
     count = 0
     batch: list[MyNumber] = []
     for record in MyNumber.objects.only("member_id", "ciphertext").iterator(chunk_size=batch_size):
-        number = vault.decrypt(record.ciphertext)
-        record.ciphertext = vault.encrypt(number)
-        record.lookup_hash = vault.lookup_hash(number)
+        number = keys.decrypt(record.ciphertext)
+        record.ciphertext = keys.encrypt(number)
+        record.lookup_hash = keys.lookup_hash(number)
         batch.append(record)
         if len(batch) >= batch_size:
             MyNumber.objects.bulk_update(batch, ["ciphertext", "lookup_hash"])

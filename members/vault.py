@@ -44,5 +44,8 @@ class EncryptionKeys:
     def encrypt(self, plaintext: str) -> str:
         return self.fernet.encrypt(plaintext.encode()).decode()
 
+    def decrypt(self, token: str) -> str:
+        return self.fernet.decrypt(token.encode()).decode()
+
     def lookup_hash(self, plaintext: str) -> str:
         return hmac.new(self.hash_key, plaintext.encode(), hashlib.sha256).hexdigest()
