@@ -237,3 +237,14 @@ def test_two_concurrent_runs_do_not_both_do_the_work():
     assert second.status == "skipped"
     assert results["first"].status == "succeeded"
     assert len(calls) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("command", ["run_nightly", "issue_certificates"])
+@pytest.mark.parametrize("value", ["2026-13-01", "21/11/2026"])
+def test_job_commands_refuse_a_bad_date_in_japanese(command, value):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="YYYY-MM-DD"):
+        call_command(command, "--date", value, stdout=StringIO())
+    assert not JobRun.objects.exists()

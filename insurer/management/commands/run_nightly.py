@@ -1,42 +1,22 @@
-import sys
-
-from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
-from django.utils.dateparse import parse_date
-
+from insurer.management.job_command import JobCommand
 from insurer.models import JobRun
 from insurer.services import nightly_run
 from members.flags import flag_label
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = (
         "夜間処理（75歳到達の資格喪失、対応フラグの更新、資格確認書の期限切れ）を同期実行します。"
     )
+    title = "夜間処理"
+    force_help = "実施済みの日付でも再実行する（変更がないことの確認）"
 
-    def add_arguments(self, parser):
-        parser.add_argument("--date", help="処理日 YYYY-MM-DD（既定: 今日、Asia/Tokyo）")
-        parser.add_argument(
-            "--force",
-            action="store_true",
-            help="実施済みの日付でも再実行する（変更がないことの確認）",
-        )
+    def run_job(self, *, run_date, force):
+        return nightly_run(run_date=run_date, trigger="command", force=force)
 
-    def handle(self, *args, **options):
-        day = timezone.localdate()
-        if options["date"]:
-            day = parse_date(options["date"])
-            if day is None:
-                raise CommandError(f"日付は YYYY-MM-DD で指定してください: {options['date']}")
-        run = nightly_run(run_date=day, trigger="command", force=options["force"])
-        self.stdout.write(f"夜間処理 {day}: {run.get_status_display()}（実行記録 #{run.pk}）")
-        if run.note:
-            self.stdout.write(run.note)
+    def report_counts(self, run: JobRun) -> None:
         for line in summary_lines(run):
             self.stdout.write("  " + line)
-        if run.status == JobRun.Status.FAILED:
-            self.stderr.write(run.error)
-            sys.exit(1)
 
 
 def summary_lines(run: JobRun) -> list[str]:
