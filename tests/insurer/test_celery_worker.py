@@ -28,7 +28,7 @@ needs_services = pytest.mark.skipif(
     not os.environ.get("REQUIRE_SERVICES")
     and (
         "postgresql" not in settings.DATABASES["default"]["ENGINE"]
-        or not settings.CELERY_BROKER_URL
+        or settings.CELERY_TASK_ALWAYS_EAGER
     ),
     reason="needs PostgreSQL and a Redis broker (always present under .ci/run)",
 )
