@@ -258,19 +258,6 @@ def application_decide(
 
 
 @transaction.atomic
-def care_needs_end(
-    *, application: Application, ended_on: date, user: AbstractBaseUser, note: str
-) -> Application:
-    """The 要配慮者 approval is no longer in force (after its review)."""
-    if not user.has_perm("certificates.decide_application"):
-        raise PermissionDenied(NOT_DECIDER)
-    application.status = Application.Status.ENDED
-    application.decision_note = note
-    save_with_history(application, reason=f"要配慮者の承認を終了（{ended_on}）", user=user)
-    return application
-
-
-@transaction.atomic
 def lost_card_case_close(
     *, case: LostCardCase, closed_on: date, user: AbstractBaseUser | None, note: str
 ) -> LostCardCase:

@@ -381,7 +381,3 @@ class Flag(models.Model):
     def __str__(self) -> str:
         reason = f"（{self.get_reason_display()}）" if self.reason else ""
         return f"{self.get_kind_display()}{reason}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.closed_on is None
