@@ -79,6 +79,18 @@ class Member(models.Model):
     oqs_registered_on = models.DateField("オンライン資格確認への登録日", null=True, blank=True)
     voluntary_until = models.DateField("任意継続の最終日", null=True, blank=True)
     residence_expires_on = models.DateField("在留期限", null=True, blank=True)
+    is_certificate_requested = models.BooleanField(
+        "資格確認書の交付希望",
+        default=False,
+        help_text="資格取得届・被扶養者異動届で資格確認書の交付を希望している（発行要否）。",
+    )
+    registered_family_name = models.CharField(
+        "登録用氏名（氏）",
+        max_length=50,
+        blank=True,
+        help_text="オンライン資格確認に登録できる文字（JIS第1・第2水準）だけの氏名。空欄なら届出氏名と同じ。",
+    )
+    registered_given_name = models.CharField("登録用氏名（名）", max_length=50, blank=True)
     created_at = models.DateTimeField("登録日時", auto_now_add=True)
     updated_at = models.DateTimeField("更新日時", auto_now=True)
 

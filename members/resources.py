@@ -60,7 +60,12 @@ MEMBER_COLUMNS = (
     "voluntary_until",
     "residence_expires_on",
     "my_number",
+    "certificate_requested",
+    "registered_family_name",
+    "registered_given_name",
 )
+# Columns a file may leave out (older files import unchanged); the export always has them.
+MEMBER_OPTIONAL = ("certificate_requested", "registered_family_name", "registered_given_name")
 MEMBER_REQUIRED = (
     "symbol",
     "number",
@@ -143,6 +148,15 @@ class MemberResource(StrictModelResource):
     voluntary_until = Field("voluntary_until", "voluntary_until", widget=DateWidget())
     residence_expires_on = Field(
         "residence_expires_on", "residence_expires_on", widget=DateWidget()
+    )
+    certificate_requested = Field(
+        "is_certificate_requested", "certificate_requested", widget=FlagWidget()
+    )
+    registered_family_name = Field(
+        "registered_family_name", "registered_family_name", widget=TextWidget()
+    )
+    registered_given_name = Field(
+        "registered_given_name", "registered_given_name", widget=TextWidget()
     )
     # Never exported; on import it is taken out of the rows before anything can show it.
     my_number = Field(column_name="my_number", readonly=True)

@@ -11,6 +11,8 @@ MEMBER_HEADER = (
     "standard_monthly_remuneration,income_reduction,notified_on,oqs_registered_on,"
     "voluntary_until,residence_expires_on,my_number"
 )
+MEMBER_OPTIONAL_HEADER = "certificate_requested,registered_family_name,registered_given_name"
+MEMBER_EXPORT_HEADER = f"{MEMBER_HEADER},{MEMBER_OPTIONAL_HEADER}"
 STATUS_HEADER = "symbol,number,branch,as_of,card,registration,ecert_expires_on"
 
 

@@ -7,7 +7,14 @@ from members.models import Member, MynaStatus, MyNumber, MyNumberAccessLog
 from members.resources import MemberResource, MynaStatusResource
 from members.services import my_number_register
 from tests.factories import MemberFactory, MynaStatusFactory
-from tests.importing import MEMBER_HEADER, STATUS_HEADER, member_line, run_import, write_csv
+from tests.importing import (
+    MEMBER_EXPORT_HEADER,
+    MEMBER_HEADER,
+    STATUS_HEADER,
+    member_line,
+    run_import,
+    write_csv,
+)
 
 MEMBERS = "members.resources.MemberResource"
 STATUS = "members.resources.MynaStatusResource"
@@ -216,7 +223,7 @@ def test_member_export_has_the_import_columns_and_no_my_number(office):
     member = MemberFactory(office=office, number="1", family_name="=HYPERLINK(1)")
     my_number_register(member=member, value="983205673214", user=None, reason="テスト")
     dataset = MemberResource().export()
-    assert dataset.headers == MEMBER_HEADER.split(",")
+    assert dataset.headers == MEMBER_EXPORT_HEADER.split(",")
     row = dict(zip(dataset.headers, dataset[0], strict=True))
     assert row["my_number"] == ""
     assert row["symbol"] == "1001" and row["branch"] == "00" and row["sex"] == "1"
@@ -248,7 +255,7 @@ def test_export_command_writes_member_csv_without_my_numbers(office, capsysbinar
     my_number_register(member=member, value="983205673214", user=None, reason="テスト")
     call_command("export", "CSV", "members.resources.MemberResource")
     out = capsysbinary.readouterr().out.decode()
-    assert out.splitlines()[0] == MEMBER_HEADER
+    assert out.splitlines()[0] == MEMBER_EXPORT_HEADER
     assert "1001,1,00,self,山田,'+太郎" in out
     assert "983205673214" not in out
 
