@@ -8,7 +8,8 @@ the right to one); the rules then decide each of those few. No loop runs over th
 
 from datetime import date, timedelta
 
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Concat
 
 from members.models import Member
 from members.rules import born_after_for_under, first_of_month, is_active
@@ -72,16 +73,26 @@ def renewal_due_rows(as_of: date, *, lead_days: int) -> list[tuple[int, str, str
 
 
 def reissue_needed_rows(as_of: date) -> list[tuple[int, str, str]]:
-    """RI-1: in effect, and prints something today's data would print differently."""
-    differs = Q(copay__isnull=False) | Q(
-        member__birth_date__lte=born_after_for_under(first_of_month(as_of), 70)
+    """RI-1: in effect, held by a member active today, and prints something today's data
+    would print differently (the dependant's 被保険者氏名 included)."""
+    insured_name = Member.objects.filter(
+        office_id=OuterRef("member__office_id"),
+        number=OuterRef("member__number"),
+        relationship=Member.Relationship.SELF,
+    ).values(full=Concat("family_name", Value(" "), "given_name"))[:1]
+    differs = (
+        Q(copay__isnull=False)
+        | Q(member__birth_date__lte=born_after_for_under(first_of_month(as_of), 70))
+        | (Q(is_dependent=True) & ~Q(insured_name=Subquery(insured_name)))
     )
     for printed, current in PRINTED_MEMBER_FIELDS.items():
         differs |= ~Q(**{printed: F(current)})
+    active = members_active_on(Member.objects.all(), as_of).values("pk")
     candidates = (
         Certificate.objects.filter(
             status=Certificate.Status.ISSUED, valid_from__lte=as_of, valid_until__gte=as_of
         )
+        .filter(member__in=active)
         .filter(differs)
         .select_related("member")
     )
@@ -91,6 +102,7 @@ def reissue_needed_rows(as_of: date) -> list[tuple[int, str, str]]:
         if is_reissue_needed(
             printed=printed_data_of_certificate(certificate),
             current=printed_data_now(member, member_insured_of(member=member), as_of),
+            is_active=True,  # the read above keeps active members only (MEM-1 in SQL)
         ):
             rows.append((member.pk, "reissue_needed", ""))
     return rows
@@ -98,18 +110,21 @@ def reissue_needed_rows(as_of: date) -> list[tuple[int, str, str]]:
 
 def return_requested_rows(as_of: date) -> list[tuple[int, str, str]]:
     """RT-1, wholly in SQL: unexpired, unsuperseded, held by someone who lost membership
-    or who has a usable マイナ保険証 and no 要配慮者 approval."""
-    from members.flags import usable_card_condition
+    or who has a usable マイナ保険証, no 要配慮者 approval and is not awaiting
+    registration. One row per member, however many certificates they hold."""
+    from members.flags import awaiting_registration_condition, usable_card_condition
 
     active = members_active_on(Member.objects.all(), as_of).values("pk")
-    usable_without_care = (
+    usable_without_need = (
         Member.objects.filter(usable_card_condition(as_of))
         .exclude(Exists(care_needs_approved().filter(member=OuterRef("pk"))))
+        .exclude(awaiting_registration_condition(as_of))
         .values("pk")
     )
     rows = (
         Certificate.objects.filter(status=Certificate.Status.ISSUED, valid_until__gte=as_of)
-        .filter(~Q(member__in=active) | Q(member__in=usable_without_care))
+        .filter(~Q(member__in=active) | Q(member__in=usable_without_need))
+        .order_by()
         .values_list("member_id", flat=True)
         .distinct()
     )

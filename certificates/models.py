@@ -13,6 +13,7 @@ NEED_REASON_CHOICES = [
     ("deregistered", "利用登録解除（申請中を含む）"),
     ("ecert_expired", "電子証明書期限切れ"),
     ("card_returned", "カード返納"),
+    ("awaiting_registration", "登録待ち（取得届で交付希望）"),
     ("lost_card", "カード紛失・更新中"),
     ("care_needs", "要配慮者"),
 ]
@@ -98,7 +99,7 @@ class Certificate(models.Model):
         related_name="certificates",
         verbose_name="発行バッチ",
     )
-    reason = models.CharField("交付理由", max_length=16, choices=REASON_CHOICES)
+    reason = models.CharField("交付理由", max_length=24, choices=REASON_CHOICES)
     status = models.CharField("状態", max_length=10, choices=Status.choices, default=Status.ISSUED)
     issued_on = models.DateField("交付年月日")
     valid_from = models.DateField("有効開始日")

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from members.rules import (
+    PUSH_REASONS,
     add_months,
     anniversary,
     elderly_from,
@@ -20,7 +21,9 @@ class ValidityPolicy:
 
     years: int = 5
     lost_card_months: int = 3
+    awaiting_registration_months: int = 2
     round_down_to_month_end: bool = True
+    push_valid_until: date | None = None  # one common end date for push-issued certificates
 
 
 def add_years(day: date, years: int) -> date:
@@ -34,12 +37,25 @@ def _round_down(day: date) -> date:
 
 
 def policy_valid_until(*, valid_from: date, reason: str, policy: ValidityPolicy) -> date:
-    """VAL-a: N years (or M months for a lost card) less a day, optionally to a month-end,
-    never past valid_from + 5 years − 1 day."""
+    """VAL-a: N years (M months for a lost card, R months while awaiting registration) less
+    a day; for the push reasons the insurer's common end date instead, when one is set;
+    optionally back to a month-end; never past valid_from + 5 years − 1 day.
+
+    A common end date that (after rounding) falls before `valid_from` is stale for this
+    certificate: the period policy applies, so a forgotten setting never stops issuing.
+    """
     if reason == "lost_card":
         end = add_months(valid_from, policy.lost_card_months) - timedelta(days=1)
+    elif reason == "awaiting_registration":
+        end = add_months(valid_from, policy.awaiting_registration_months) - timedelta(days=1)
     else:
         end = add_years(valid_from, policy.years) - timedelta(days=1)
+    if policy.push_valid_until is not None and reason in PUSH_REASONS:
+        common = policy.push_valid_until
+        if policy.round_down_to_month_end:
+            common = _round_down(common)
+        if common >= valid_from:
+            return min(common, add_years(valid_from, MAX_YEARS) - timedelta(days=1))
     if policy.round_down_to_month_end:
         end = _round_down(end)
     return min(end, add_years(valid_from, MAX_YEARS) - timedelta(days=1))
@@ -113,15 +129,17 @@ class PrintedData:
     sex: str
     birth_date: date
     copay: int | None  # printed only in elderly status
+    insured_name: str = ""  # 被保険者氏名, printed on a dependent's certificate
 
 
 def is_in_effect(*, valid_from: date, valid_until: date, as_of: date) -> bool:
     return valid_from <= as_of <= valid_until
 
 
-def is_reissue_needed(*, printed: PrintedData, current: PrintedData) -> bool:
-    """RI-1: the certificate in effect prints something that differs from today's data."""
-    return printed != current
+def is_reissue_needed(*, printed: PrintedData, current: PrintedData, is_active: bool) -> bool:
+    """RI-1: the certificate in effect prints something that differs from today's data,
+    for a member active today (one who has lost membership is asked to return it, RT-1)."""
+    return is_active and printed != current
 
 
 def reissue_valid_until(*, old_valid_until: date, capped_valid_until: date) -> date:
@@ -137,12 +155,15 @@ def is_return_requested(
     is_active: bool,
     has_usable_card: bool,
     has_care_needs_approval: bool,
+    is_awaiting_registration: bool = False,
 ) -> bool:
     """RT-1: an unexpired, unsuperseded certificate held by someone who has lost
-    membership, or who has a usable マイナ保険証 and no 要配慮者 approval."""
+    membership, or who has a usable マイナ保険証, no 要配慮者 approval and is not awaiting
+    registration in the online system."""
     if valid_until < as_of or is_superseded:
         return False
-    return not is_active or (has_usable_card and not has_care_needs_approval)
+    keeps_it = has_care_needs_approval or is_awaiting_registration
+    return not is_active or (has_usable_card and not keeps_it)
 
 
 def is_unreturned(*, lost_on: date, as_of: date, return_days: int = 5) -> bool:

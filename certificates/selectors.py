@@ -8,7 +8,12 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from insurer.models import Insurer
 from insurer.selectors import insurer_get, insurer_settings_get
 from members.models import Member
-from members.rules import certificate_need_reason, copay_rate, is_elderly
+from members.rules import (
+    certificate_need_reason,
+    copay_rate,
+    is_awaiting_registration,
+    is_elderly,
+)
 from members.selectors import card_status_facts
 
 from .models import Application, Certificate, LostCardCase
@@ -20,7 +25,9 @@ def validity_policy() -> ValidityPolicy:
     return ValidityPolicy(
         years=settings.certificate_validity_years,
         lost_card_months=settings.lost_card_validity_months,
+        awaiting_registration_months=settings.awaiting_registration_validity_months,
         round_down_to_month_end=settings.round_down_to_month_end,
+        push_valid_until=settings.push_certificates_valid_until,
     )
 
 
@@ -75,12 +82,19 @@ def member_applications_facts(member: Member) -> dict[str, bool]:
 def member_need_reason(member: Member, as_of: date) -> str | None:
     status = getattr(member, "myna_status", None)
     return certificate_need_reason(
-        card_status_facts(status), as_of, **member_applications_facts(member)
+        card_status_facts(status),
+        as_of,
+        **member_applications_facts(member),
+        is_awaiting_registration=is_awaiting_registration(
+            is_certificate_requested=member.is_certificate_requested,
+            oqs_registered_on=member.oqs_registered_on,
+            as_of=as_of,
+        ),
     )
 
 
 def current_certificate(member: Member, as_of: date) -> Certificate | None:
-    """The unexpired issued certificate with the latest end (the one to renew or reissue)."""
+    """The unexpired issued certificate with the latest end (the one a renewal follows)."""
     return (
         Certificate.objects.filter(
             member=member, status=Certificate.Status.ISSUED, valid_until__gte=as_of
@@ -88,6 +102,12 @@ def current_certificate(member: Member, as_of: date) -> Certificate | None:
         .order_by("-valid_until")
         .first()
     )
+
+
+def certificate_in_effect(member: Member, as_of: date) -> Certificate | None:
+    """The issued certificate covering `as_of` (the one a reissue replaces, RI-1); ONE-1
+    allows at most one."""
+    return covering_certificates(as_of).filter(member=member).first()
 
 
 def printed_copay(member: Member, insured: Member | None, on: date) -> int | None:
@@ -98,8 +118,8 @@ def printed_copay(member: Member, insured: Member | None, on: date) -> int | Non
     return copay_rate(
         birth_date=member.birth_date,
         is_insured=member.is_insured,
-        has_income_reduction=member.has_income_reduction
-        or bool(head and head.has_income_reduction),
+        has_income_reduction=member.has_income_reduction,
+        insured_has_income_reduction=bool(head and head.has_income_reduction),
         insured_birth_date=head.birth_date if head else None,
         insured_remuneration=head.standard_monthly_remuneration if head else None,
         as_of=on,
@@ -127,7 +147,7 @@ def printed_fields(
         "insurer_number": insurer.insurer_number,
         "insurer_name": insurer.name,
         "insurer_address": insurer.address,
-        "insured_name": insured.full_name if insured and not member.is_insured else "",
+        "insured_name": printed_insured_name(member, insured),
         "copay": copay,
         "copay_effective_on": copay_effective_on(
             birth_date=member.birth_date, valid_from=valid_from
@@ -150,6 +170,7 @@ def printed_data_of_certificate(certificate: Certificate) -> PrintedData:
         certificate.sex,
         certificate.birth_date,
         certificate.copay,
+        certificate.insured_name,
     )
 
 
@@ -166,7 +187,13 @@ def printed_data_now(member: Member, insured: Member | None, as_of: date) -> Pri
         member.sex,
         member.birth_date,
         printed_copay(member, insured, as_of),
+        printed_insured_name(member, insured),
     )
+
+
+def printed_insured_name(member: Member, insured: Member | None) -> str:
+    """被保険者氏名, printed on a dependent's certificate (RI-1: printed data too)."""
+    return insured.full_name if insured and not member.is_insured else ""
 
 
 def require_insurer() -> Insurer:

@@ -16,7 +16,7 @@ from insurer.history import save_with_history
 from insurer.imports import escape_formula
 from insurer.models import Office
 from members.models import Member
-from members.selectors import member_insured_of
+from members.selectors import member_insured_of, members_active_on
 from members.services import myna_status_request_deregistration
 
 from .models import Application, Certificate, CertificatePrintLog, IssueBatch, LostCardCase
@@ -29,6 +29,7 @@ from .pdf import (
 )
 from .rules import certificate_valid_until, reissue_valid_until, renewal_starts_on
 from .selectors import (
+    certificate_in_effect,
     current_certificate,
     member_need_reason,
     printed_fields,
@@ -42,6 +43,7 @@ NO_NEED = "今日の時点で資格確認書を交付する理由がありませ
 NOT_DECIDER = "申請を決裁する権限がありません（管理者の操作です）。"
 ALREADY_DECIDED = "この申請は決裁済みです。"
 NOT_LIVE = "有効な資格確認書ではないため、この操作はできません。"
+NOT_ACTIVE = "資格を喪失しているため再交付できません（返納を依頼してください）。"
 
 
 def certificate_check_overlap(
@@ -157,8 +159,12 @@ def certificate_renew(
 def certificate_reissue(
     *, member: Member, issued_on: date, batch: IssueBatch, user=None
 ) -> Certificate:
-    """RI-1: a certificate with today's data replacing the one in effect."""
-    old = current_certificate(member, issued_on)
+    """RI-1: a certificate with today's data replacing the one in effect today (a later,
+    already issued renewal is left to be judged on the day it comes into effect). Only
+    for a member active today: one who has lost membership is asked to return it."""
+    if not members_active_on(Member.objects.filter(pk=member.pk), issued_on).exists():
+        raise ValidationError(NOT_ACTIVE)
+    old = certificate_in_effect(member, issued_on)
     if old is None:
         raise ValidationError(NOT_LIVE)
     return certificate_issue(

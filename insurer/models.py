@@ -63,6 +63,22 @@ class InsurerSettings(models.Model):
         default=3,
         validators=[MinValueValidator(1), MaxValueValidator(60)],
     )
+    awaiting_registration_validity_months = models.PositiveSmallIntegerField(
+        "登録待ちの資格確認書の有効期間（月）",
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(12)],
+        help_text="資格取得届で交付希望があり、オンライン資格確認への登録がまだの人に出す短期の資格確認書の有効期間。",
+    )
+    push_certificates_valid_until = models.DateField(
+        "職権交付の資格確認書の統一有効期限",
+        null=True,
+        blank=True,
+        help_text=(
+            "設定すると、カード未取得・利用登録なし・登録解除・電子証明書切れ・カード返納・登録待ちで"
+            "職権交付する資格確認書の有効期限をこの日にそろえます（75歳到達・任意継続・在留期限などで"
+            "それより早く終わる人はその日まで）。交付日より前の日付なら通常の有効期間になります。空欄で無効。"
+        ),
+    )
     round_down_to_month_end = models.BooleanField(
         "有効期限を前月末に切り下げる",
         default=True,

@@ -29,7 +29,8 @@ from .models import Flag, Member
 from .rules import add_months, born_after_for_under, first_of_month, month_end
 from .selectors import members_active_on
 
-DESIRED_TABLE = "nightly_desired_flags"
+ROWS_TABLE = "nightly_flag_rows"  # every (member, kind, reason) that holds, as computed
+DESIRED_TABLE = "nightly_desired_flags"  # one row per (member, kind): its primary key
 
 
 def ecert_past_grace_before(as_of: date) -> date:
@@ -49,6 +50,13 @@ def usable_card_condition(as_of: date) -> Q:
             | Q(myna_status__ecert_expires_on__gte=ecert_past_grace_before(as_of))
         )
         & ~has_open_lost_case_sql()
+    )
+
+
+def awaiting_registration_condition(as_of: date) -> Q:
+    """§5 awaiting_registration in SQL (mirrors rules.is_awaiting_registration)."""
+    return Q(is_certificate_requested=True) & (
+        Q(oqs_registered_on__isnull=True) | Q(oqs_registered_on__gt=as_of)
     )
 
 
@@ -74,6 +82,7 @@ def certificate_need_reason_sql(as_of: date) -> Case:
             then=Value("ecert_expired"),
         ),
         When(Q(myna_status__card="returned"), then=Value("card_returned")),
+        When(awaiting_registration_condition(as_of), then=Value("awaiting_registration")),
         When(has_accepted_lost_card_sql(), then=Value("lost_card")),
         When(has_care_needs_sql(), then=Value("care_needs")),
         default=Value(None),
@@ -147,17 +156,28 @@ def flags_recompute(*, as_of: date, run: JobRun) -> dict[str, dict[str, int]]:
             # JIT-compiles them: half a second of compiling for a scan that takes less.
             # Off for the rest of this transaction only.
             cursor.execute("SET LOCAL jit = off")
-        cursor.execute(f"DROP TABLE IF EXISTS {DESIRED_TABLE}")
+        for table in (ROWS_TABLE, DESIRED_TABLE):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(
-            f"CREATE TEMPORARY TABLE {DESIRED_TABLE} (member_id bigint, kind varchar(24), reason varchar(16))"
+            f"CREATE TEMPORARY TABLE {ROWS_TABLE} (member_id bigint, kind varchar(24), reason varchar(24))"
         )
-        cursor.execute(
-            f"INSERT INTO {DESIRED_TABLE} (member_id, kind, reason) {select_sql}", params
-        )
+        cursor.execute(f"INSERT INTO {ROWS_TABLE} (member_id, kind, reason) {select_sql}", params)
         cursor.executemany(
-            f"INSERT INTO {DESIRED_TABLE} (member_id, kind, reason) VALUES (%s, %s, %s)",
+            f"INSERT INTO {ROWS_TABLE} (member_id, kind, reason) VALUES (%s, %s, %s)",
             certificate_flag_rows(as_of, renewal_lead_days=settings.renewal_lead_days),
         )
+        # One open flag per (member, kind) holds by construction: the desired set has that
+        # as its primary key, whatever the queries above returned (a member with two
+        # certificates to return is one flag; certificate_needed has one reason by §5).
+        cursor.execute(
+            f"""CREATE TEMPORARY TABLE {DESIRED_TABLE} (member_id bigint, kind varchar(24),
+            reason varchar(24), PRIMARY KEY (member_id, kind))"""
+        )
+        cursor.execute(
+            f"""INSERT INTO {DESIRED_TABLE} (member_id, kind, reason)
+            SELECT member_id, kind, MIN(reason) FROM {ROWS_TABLE} GROUP BY member_id, kind"""
+        )
+        cursor.execute(f"DROP TABLE {ROWS_TABLE}")
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {DESIRED_TABLE}")
         cursor.execute(

@@ -337,6 +337,7 @@ class Flag(models.Model):
         DEREGISTERED = "deregistered", "利用登録解除（申請中を含む）"
         ECERT_EXPIRED = "ecert_expired", "電子証明書期限切れ"
         CARD_RETURNED = "card_returned", "カード返納"
+        AWAITING_REGISTRATION = "awaiting_registration", "登録待ち（取得届で交付希望）"
         LOST_CARD = "lost_card", "カード紛失・更新中"
         CARE_NEEDS = "care_needs", "要配慮者"
 
@@ -344,7 +345,7 @@ class Flag(models.Model):
         Member, on_delete=models.CASCADE, related_name="flags", verbose_name="加入者"
     )
     kind = models.CharField("フラグ", max_length=24, choices=Kind.choices)
-    reason = models.CharField("理由", max_length=16, choices=Reason.choices, blank=True)
+    reason = models.CharField("理由", max_length=24, choices=Reason.choices, blank=True)
     opened_on = models.DateField("発生日")
     closed_on = models.DateField("解消日", null=True, blank=True)
     opened_by = models.ForeignKey(

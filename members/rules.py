@@ -191,17 +191,20 @@ def copay_rate(
     insured_birth_date: date | None,
     insured_remuneration: int | None,
     as_of: date,
+    insured_has_income_reduction: bool = False,
 ) -> int:
     """AGE-1..3: the 一部負担金 share, 2 or 3 (割).
 
-    For a dependent, the insured person's 標準報酬月額 and elderly status decide; an
-    approved 基準収入額 application (on the person or their insured person) makes it 2.
+    For a dependent, the insured person's 標準報酬月額 and elderly status decide. An
+    approved 基準収入額 application makes it 2: the flag on the insured person's row covers
+    the whole household (`insured_has_income_reduction`), a dependent's own flag only them.
+    For an insured person, `insured_birth_date` and `insured_remuneration` are their own.
     """
     if is_preschool(birth_date, as_of):
         return 2
     if not is_elderly(birth_date, as_of):
         return 3
-    if has_income_reduction:
+    if has_income_reduction or (not is_insured and insured_has_income_reduction):
         return 2
     earns_like_working_age = (insured_remuneration or 0) >= REMUNERATION_THRESHOLD
     if is_insured:
@@ -221,28 +224,44 @@ class Loss:
     reason: str  # late_elderly | insured_lost
 
 
+def loses_at_75(*, birth_date: date, lost_on: date | None) -> bool:
+    """AGE-4: the person's membership ends by reaching 75 (no earlier loss recorded);
+    a filed loss date on or after the anniversary is the same loss, filed late."""
+    return lost_on is None or lost_on >= late_elderly_loss_on(birth_date)
+
+
 def loss_at_75(
     *,
     birth_date: date,
+    acquired_on: date,
     lost_on: date | None,
     is_insured: bool,
     insured_birth_date: date | None,
+    insured_lost_on: date | None,
     as_of: date,
 ) -> Loss | None:
     """AGE-4 as the nightly job applies it on `as_of`: the loss to record, if any.
 
-    Own 75th anniversary → late_elderly; a dependent whose insured person reached 75
-    loses on the same date → insured_lost (the earlier date wins; a tie is the person's
-    own). Nothing when a loss on or before that date is already recorded.
+    Own 75th anniversary → late_elderly. A dependent follows only an insured person's
+    loss at 75 (not a retirement or a death before it) → insured_lost on the insured
+    person's anniversary; the earlier date wins, a tie is the person's own. A recorded
+    loss later than that date is corrected to it, whichever night runs; nothing when a loss
+    on or before it is recorded, or when the record starts on or after it (never active).
     """
     candidates = [Loss(late_elderly_loss_on(birth_date), "late_elderly")]
-    if not is_insured and insured_birth_date is not None:
+    if (
+        not is_insured
+        and insured_birth_date is not None
+        and loses_at_75(birth_date=insured_birth_date, lost_on=insured_lost_on)
+    ):
         candidates.append(Loss(late_elderly_loss_on(insured_birth_date), "insured_lost"))
     due = [loss for loss in candidates if loss.lost_on <= as_of]
     if not due:
         return None
     loss = min(due, key=lambda item: (item.lost_on, item.reason != "late_elderly"))
     if lost_on is not None and lost_on <= loss.lost_on:
+        return None
+    if loss.lost_on <= acquired_on:
         return None
     return loss
 
@@ -264,6 +283,7 @@ class Person:
     oqs_registered_on: date | None = None
     voluntary_until: date | None = None
     residence_expires_on: date | None = None
+    is_certificate_requested: bool = False
 
 
 def is_own_membership_active(person: Person, as_of: date) -> bool:
@@ -338,9 +358,20 @@ NEED_REASONS = (
     "deregistered",
     "ecert_expired",
     "card_returned",
+    "awaiting_registration",
     "lost_card",
     "care_needs",
 )
+# Reasons the insurer issues on its own initiative (職権), as opposed to on application.
+PUSH_REASONS = frozenset(NEED_REASONS[:6])
+
+
+def is_awaiting_registration(
+    *, is_certificate_requested: bool, oqs_registered_on: date | None, as_of: date
+) -> bool:
+    """§5 awaiting_registration: a certificate was asked for on acquisition and the
+    person is not yet registered in the online system on `as_of`."""
+    return is_certificate_requested and (oqs_registered_on is None or oqs_registered_on > as_of)
 
 
 def certificate_need_reasons(
@@ -349,6 +380,7 @@ def certificate_need_reasons(
     *,
     has_accepted_lost_card_case: bool = False,
     has_care_needs_approval: bool = False,
+    is_awaiting_registration: bool = False,
 ) -> list[str]:
     """§5: every reason that applies, in the order of precedence."""
     reasons = []
@@ -365,6 +397,8 @@ def certificate_need_reasons(
             reasons.append("ecert_expired")
         if status.card == "returned":
             reasons.append("card_returned")
+    if is_awaiting_registration:
+        reasons.append("awaiting_registration")
     if has_accepted_lost_card_case:
         reasons.append("lost_card")
     if has_care_needs_approval:
@@ -421,6 +455,11 @@ def register_flags(
         as_of,
         has_accepted_lost_card_case=has_accepted_lost_card_case,
         has_care_needs_approval=has_care_needs_approval,
+        is_awaiting_registration=is_awaiting_registration(
+            is_certificate_requested=person.is_certificate_requested,
+            oqs_registered_on=person.oqs_registered_on,
+            as_of=as_of,
+        ),
     )
     if reason and not holds_certificate_on:
         flags.add(("certificate_needed", reason))

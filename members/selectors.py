@@ -4,7 +4,7 @@ import re
 import unicodedata
 from datetime import date
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import DateField, Exists, Func, OuterRef, Q, QuerySet
 
 from .models import Member, MynaStatus, MyNumber
 from .rules import CardStatus, Person, born_after_for_under, looks_like_kana, normalize_kana
@@ -48,6 +48,28 @@ def member_insured_of(*, member: Member) -> Member | None:
     return Member.objects.filter(
         office_id=member.office_id, number=member.number, relationship=Member.Relationship.SELF
     ).first()
+
+
+class YearsLater(Func):
+    """A date `years` later, in SQL, for narrowing reads by an anniversary (AGE-0).
+
+    On 29 February PostgreSQL gives 28 February and SQLite 1 March, where AGE-0 says
+    1 March: a read narrowed with it keeps every row the rule needs (and at most a few
+    more on PostgreSQL), and the rule decides each one."""
+
+    output_field = DateField()
+
+    def __init__(self, expression, years: int):
+        self.years = int(years)
+        super().__init__(expression)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"(({sql}) + make_interval(years => {self.years}))::date", params
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"date({sql}, '+{self.years} years')", params
 
 
 def members_active_on(queryset: QuerySet[Member], day: date) -> QuerySet[Member]:
@@ -116,6 +138,7 @@ def member_facts(member: Member) -> Person:
         oqs_registered_on=member.oqs_registered_on,
         voluntary_until=member.voluntary_until,
         residence_expires_on=member.residence_expires_on,
+        is_certificate_requested=member.is_certificate_requested,
     )
 
 

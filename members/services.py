@@ -5,7 +5,7 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from simple_history.utils import bulk_update_with_history
 
 from insurer.bulk import bulk_insert_with_history
@@ -21,6 +21,7 @@ from .rules import (
     normalize_my_number,
     status_row_is_stale,
 )
+from .selectors import YearsLater
 
 MY_NUMBER_IN_USE = "この個人番号は別の加入者に登録されています。"
 REVEAL_REASON_REQUIRED = "表示する理由を入力してください。"
@@ -167,45 +168,60 @@ LOSS_REASONS = {
     "late_elderly": "75歳到達により資格喪失（後期高齢者医療へ移行）",
     "insured_lost": "被保険者の75歳到達により被扶養者の資格喪失",
 }
+LOSS_CORRECTED = "届出の資格喪失日（{filed}）を75歳到達による喪失日に訂正"
 
 
 @transaction.atomic
 def members_apply_loss_at_75(*, as_of: date) -> int:
-    """AGE-4 on `as_of`: record the loss of everyone who reached 75 and of their
-    dependents, with a history reason. Reads only the people concerned (those 75 or
-    over, and the dependents in their households); returns how many were updated."""
+    """AGE-4 on `as_of`: record the loss of everyone who has reached 75, and of the
+    dependents of an insured person whose membership ends that way, with a history reason;
+    a filed loss date later than that is corrected, whichever night runs. Reads only the
+    people concerned (indexed by birth date); returns how many were updated."""
     cutoff = born_after_for_under(as_of, 75)
-    recorded_active = Member.objects.filter(Q(lost_on__isnull=True) | Q(lost_on__gt=as_of))
     insured = Member.objects.filter(
         office_id=OuterRef("office_id"),
         number=OuterRef("number"),
         relationship=Member.Relationship.SELF,
     )
+    insured_loses_at_75 = insured.filter(birth_date__lte=cutoff).filter(
+        Q(lost_on__isnull=True) | Q(lost_on__gte=YearsLater("birth_date", 75))
+    )
     # Two indexed reads (by birth date), not an OR over a per-row subquery.
-    reached_75 = recorded_active.filter(birth_date__lte=cutoff)
-    of_insured_75 = recorded_active.exclude(relationship=Member.Relationship.SELF).filter(
-        Exists(insured.filter(birth_date__lte=cutoff))
+    reached_75 = Member.objects.filter(birth_date__lte=cutoff).filter(
+        Q(lost_on__isnull=True) | Q(lost_on__gt=YearsLater("birth_date", 75))
+    )
+    of_insured_75 = (
+        Member.objects.exclude(relationship=Member.Relationship.SELF)
+        .annotate(insured_birth_date_at_75=Subquery(insured_loses_at_75.values("birth_date")[:1]))
+        .filter(insured_birth_date_at_75__isnull=False)
+        .filter(Q(lost_on__isnull=True) | Q(lost_on__gt=YearsLater("insured_birth_date_at_75", 75)))
     )
     candidates = {
         member.pk: member
         for queryset in (reached_75, of_insured_75)
         for member in queryset.annotate(
-            insured_birth_date=Subquery(insured.values("birth_date")[:1])
+            insured_birth_date=Subquery(insured.values("birth_date")[:1]),
+            insured_lost_on=Subquery(insured.values("lost_on")[:1]),
         )
     }.values()
     changed = []
     for member in candidates:
         loss = loss_at_75(
             birth_date=member.birth_date,
+            acquired_on=member.acquired_on,
             lost_on=member.lost_on,
             is_insured=member.is_insured,
             insured_birth_date=None if member.is_insured else member.insured_birth_date,
+            insured_lost_on=None if member.is_insured else member.insured_lost_on,
             as_of=as_of,
         )
-        if loss is None or loss.lost_on <= member.acquired_on:
-            continue  # (a record acquired after 75 was never active: nothing to end)
+        if loss is None:
+            continue
+        reason = LOSS_REASONS[loss.reason]
+        if member.lost_on is not None:
+            reason = LOSS_CORRECTED.format(filed=member.lost_on.isoformat())
         member.lost_on, member.loss_reason = loss.lost_on, loss.reason
-        member._change_reason = LOSS_REASONS[loss.reason]
+        member._change_reason = reason
         changed.append(member)
     bulk_update_with_history(changed, Member, ["lost_on", "loss_reason"], batch_size=1000)
     return len(changed)

@@ -127,6 +127,7 @@ def expected(as_of: date) -> dict[int, set[tuple[str, str]]]:
             if c.valid_from <= as_of <= c.valid_until and is_reissue_needed(
                 printed=printed_data_of_certificate(c),
                 current=printed_data_now(member, head, as_of),
+                is_active=active,
             ):
                 flags.add(("reissue_needed", ""))
             if is_return_requested(

@@ -71,6 +71,63 @@ def test_val_a(valid_from, policy, reason, until):
     assert policy_valid_until(valid_from=valid_from, reason=reason, policy=policy) == until
 
 
+COMMON_END = ValidityPolicy(push_valid_until=D(2026, 11, 30))
+
+
+@pytest.mark.parametrize(
+    ("valid_from", "policy", "reason", "until"),
+    [
+        # VAL-a awaiting_registration: R months (default 2) less a day, to a month-end
+        (D(2026, 4, 15), DEFAULT, "awaiting_registration", D(2026, 5, 31)),
+        (D(2026, 5, 1), DEFAULT, "awaiting_registration", D(2026, 6, 30)),
+        (
+            D(2026, 4, 15),
+            ValidityPolicy(awaiting_registration_months=3, round_down_to_month_end=False),
+            "awaiting_registration",
+            D(2026, 7, 14),
+        ),
+        # a common end date replaces the policy date for the push reasons ...
+        (D(2025, 12, 1), COMMON_END, "no_card", D(2026, 11, 30)),
+        (D(2026, 3, 10), COMMON_END, "card_returned", D(2026, 11, 30)),
+        (D(2026, 3, 10), COMMON_END, "awaiting_registration", D(2026, 11, 30)),
+        (
+            D(2025, 12, 1),
+            ValidityPolicy(push_valid_until=D(2030, 11, 30)),
+            "not_registered",
+            D(2030, 11, 30),
+        ),
+        # ... never past 5 years less a day
+        (
+            D(2025, 12, 1),
+            ValidityPolicy(push_valid_until=D(2031, 11, 30)),
+            "no_card",
+            D(2030, 11, 30),
+        ),
+        # ... and not for the application reasons
+        (D(2025, 12, 1), COMMON_END, "care_needs", D(2030, 11, 30)),
+        (D(2026, 5, 15), COMMON_END, "lost_card", D(2026, 7, 31)),
+        # month-end rounding applies to it as to the policy date
+        (
+            D(2025, 12, 1),
+            ValidityPolicy(push_valid_until=D(2026, 11, 15)),
+            "no_card",
+            D(2026, 10, 31),
+        ),
+        # a common date already past for this certificate: the period policy applies
+        (D(2026, 12, 1), COMMON_END, "no_card", D(2031, 11, 30)),
+    ],
+)
+def test_val_a_awaiting_registration_and_common_end_date(valid_from, policy, reason, until):
+    assert policy_valid_until(valid_from=valid_from, reason=reason, policy=policy) == until
+
+
+def test_common_end_date_keeps_the_caps():
+    # VAL-b: reaches 75 on 2026-09-01 → valid to 2026-08-31, not the common 2026-11-30
+    assert certificate_valid_until(
+        valid_from=D(2025, 12, 1), birth_date=D(1951, 9, 1), reason="no_card", policy=COMMON_END
+    ) == D(2026, 8, 31)
+
+
 def test_born_on_the_first_at_70_and_the_29th_of_february_at_75():
     # reaches 70 on 2027-06-30 → elderly from 2027-07-01 → certificate to 2027-06-30
     assert certificate_valid_until(
@@ -137,15 +194,23 @@ PRINTED = PrintedData(
 )
 
 
+def printed(**changes) -> PrintedData:
+    return PrintedData(**{**PRINTED.__dict__, **changes})
+
+
 def test_reissue_when_printed_data_differs():
-    assert not is_reissue_needed(printed=PRINTED, current=PRINTED)
-    assert is_reissue_needed(
-        printed=PRINTED, current=PRINTED.__class__(**{**PRINTED.__dict__, "family_name": "山川"})
-    )
+    assert not is_reissue_needed(printed=PRINTED, current=PRINTED, is_active=True)
+    assert is_reissue_needed(printed=PRINTED, current=printed(family_name="山川"), is_active=True)
     # a cost-share change: 70 with 2割 printed, now 3割
-    elderly = PRINTED.__class__(**{**PRINTED.__dict__, "copay": 2})
+    assert is_reissue_needed(printed=printed(copay=2), current=printed(copay=3), is_active=True)
+    # RI-1: a dependant's 被保険者氏名 is printed data too
+    spouse = printed(insured_name="山田 太郎")
     assert is_reissue_needed(
-        printed=elderly, current=PRINTED.__class__(**{**PRINTED.__dict__, "copay": 3})
+        printed=spouse, current=printed(insured_name="山川 太郎"), is_active=True
+    )
+    # only active members get a reissue: one who has lost membership gets RT-1 instead
+    assert not is_reissue_needed(
+        printed=PRINTED, current=printed(family_name="山川"), is_active=False
     )
     assert reissue_valid_until(
         old_valid_until=D(2030, 3, 31), capped_valid_until=D(2031, 1, 31)
@@ -182,6 +247,10 @@ RETURN = {
         ({"has_usable_card": True, "has_care_needs_approval": True}, False),
         ({"is_active": False, "is_superseded": True}, False),
         ({"is_active": False, "valid_until": D(2026, 11, 20)}, False),  # expired already
+        # RT-1: awaiting registration keeps the certificate, as a 要配慮者 approval does ...
+        ({"has_usable_card": True, "is_awaiting_registration": True}, False),
+        # ... but not once membership is lost
+        ({"is_active": False, "is_awaiting_registration": True}, True),
     ],
 )
 def test_return_requested(changes, expected):

@@ -9,6 +9,7 @@ from members.rules import (
     Loss,
     Person,
     certificate_need_reason,
+    is_awaiting_registration,
     certificate_need_reasons,
     copay_rate,
     ecert_grace_end,
@@ -137,6 +138,26 @@ def test_copay(kwargs, rate):
     assert copay_rate(**{**defaults, **kwargs}) == rate
 
 
+def test_income_reduction_of_the_insured_person_covers_the_household():
+    # AGE-3: the flag on the insured person's row applies to every dependant; a dependant's
+    # own flag applies to that dependant alone.
+    household = {
+        "insured_birth_date": ELDERLY,
+        "insured_remuneration": 500_000,
+        "as_of": ON,
+    }
+    wife = {"birth_date": D(1954, 1, 10), "is_insured": False, **household}
+    assert copay_rate(**wife, has_income_reduction=False) == 3
+    assert copay_rate(**wife, has_income_reduction=True) == 2
+    assert copay_rate(**wife, has_income_reduction=False, insured_has_income_reduction=True) == 2
+    husband = {"birth_date": ELDERLY, "is_insured": True, **household}
+    assert copay_rate(**husband, has_income_reduction=False) == 3
+    # the wife's own approval does not reach him (passed as the household's flag for an
+    # insured person, it is ignored: his own row decides)
+    assert copay_rate(**husband, has_income_reduction=False, insured_has_income_reduction=True) == 3
+    assert copay_rate(**husband, has_income_reduction=True) == 2
+
+
 def test_copay_changes_on_the_day_elderly_status_starts():
     args = {
         "birth_date": D(1956, 7, 8),
@@ -150,92 +171,83 @@ def test_copay_changes_on_the_day_elderly_status_starts():
 
 
 # --- AGE-4 ---------------------------------------------------------------------------
+def lose(**facts):
+    """loss_at_75 with an insured person's defaults (acquired long ago, nothing recorded)."""
+    defaults = {
+        "acquired_on": D(1990, 4, 1),
+        "lost_on": None,
+        "is_insured": True,
+        "insured_birth_date": None,
+        "insured_lost_on": None,
+    }
+    return loss_at_75(**{**defaults, **facts})
+
+
 def test_loss_at_75_is_the_birthday_itself():
-    assert loss_at_75(
-        birth_date=D(1951, 7, 1),
-        lost_on=None,
-        is_insured=True,
-        insured_birth_date=None,
-        as_of=D(2026, 7, 1),
-    ) == Loss(D(2026, 7, 1), "late_elderly")
-    assert (
-        loss_at_75(
-            birth_date=D(1951, 7, 1),
-            lost_on=None,
-            is_insured=True,
-            insured_birth_date=None,
-            as_of=D(2026, 6, 30),
-        )
-        is None
+    assert lose(birth_date=D(1951, 7, 1), as_of=D(2026, 7, 1)) == Loss(
+        D(2026, 7, 1), "late_elderly"
     )
-    assert loss_at_75(
-        birth_date=D(1951, 7, 8),
-        lost_on=None,
-        is_insured=True,
-        insured_birth_date=None,
-        as_of=D(2026, 7, 8),
-    ).lost_on == D(2026, 7, 8)
-    assert loss_at_75(
-        birth_date=D(1952, 2, 29),
-        lost_on=None,
-        is_insured=True,
-        insured_birth_date=None,
-        as_of=D(2027, 3, 1),
-    ).lost_on == D(2027, 3, 1)
-    assert (
-        loss_at_75(
-            birth_date=D(1952, 2, 29),
-            lost_on=None,
-            is_insured=True,
-            insured_birth_date=None,
-            as_of=D(2027, 2, 28),
+    assert lose(birth_date=D(1951, 7, 1), as_of=D(2026, 6, 30)) is None
+    assert lose(birth_date=D(1951, 7, 8), as_of=D(2026, 7, 8)).lost_on == D(2026, 7, 8)
+    assert lose(birth_date=D(1952, 2, 29), as_of=D(2027, 3, 1)).lost_on == D(2027, 3, 1)
+    assert lose(birth_date=D(1952, 2, 29), as_of=D(2027, 2, 28)) is None
+
+
+def test_a_later_filed_loss_is_corrected_whichever_night_runs():
+    # AGE-4: lost_on filed as 2026-09-30 for someone whose 75th is 2026-07-08: the job
+    # writes 2026-07-08 on any night from the anniversary on, before or after the filed date.
+    for as_of in (D(2026, 7, 8), D(2026, 9, 29), D(2026, 10, 1), D(2027, 5, 1)):
+        assert lose(birth_date=D(1951, 7, 8), lost_on=D(2026, 9, 30), as_of=as_of) == Loss(
+            D(2026, 7, 8), "late_elderly"
         )
-        is None
-    )
+    # a loss recorded on or before the anniversary stands
+    assert lose(birth_date=D(1951, 7, 8), lost_on=D(2026, 7, 8), as_of=D(2026, 8, 1)) is None
+    assert lose(birth_date=D(1951, 7, 8), lost_on=D(2026, 6, 1), as_of=D(2026, 8, 1)) is None
+    # a record that starts on or after the anniversary was never active: nothing to end
+    assert lose(birth_date=D(1951, 7, 8), acquired_on=D(2026, 7, 8), as_of=D(2026, 8, 1)) is None
 
 
 def test_dependents_lose_with_their_insured_person():
     # domain research R-AGE-05: insured born 1951-07-08, wife born 1955-03-03: both lose 2026-07-08
-    loss = loss_at_75(
-        birth_date=D(1955, 3, 3),
-        lost_on=None,
-        is_insured=False,
-        insured_birth_date=D(1951, 7, 8),
-        as_of=D(2026, 7, 8),
-    )
-    assert loss == Loss(D(2026, 7, 8), "insured_lost")
-    own_first = loss_at_75(
+    wife = {"birth_date": D(1955, 3, 3), "is_insured": False, "insured_birth_date": D(1951, 7, 8)}
+    assert lose(**wife, as_of=D(2026, 7, 8)) == Loss(D(2026, 7, 8), "insured_lost")
+    assert lose(**wife, as_of=D(2026, 7, 7)) is None
+    own_first = lose(
         birth_date=D(1951, 1, 1),
-        lost_on=None,
         is_insured=False,
         insured_birth_date=D(1951, 7, 8),
         as_of=D(2026, 7, 8),
     )
     assert own_first == Loss(D(2026, 1, 1), "late_elderly")
-    same_day = loss_at_75(
+    same_day = lose(
         birth_date=D(1951, 7, 8),
-        lost_on=None,
         is_insured=False,
         insured_birth_date=D(1951, 7, 8),
         as_of=D(2026, 7, 8),
     )
     assert same_day.reason == "late_elderly"
-    recorded = loss_at_75(
-        birth_date=D(1955, 3, 3),
-        lost_on=D(2026, 4, 1),
-        is_insured=False,
-        insured_birth_date=D(1951, 7, 8),
-        as_of=D(2026, 7, 8),
+    assert lose(**wife, lost_on=D(2026, 4, 1), as_of=D(2026, 7, 8)) is None
+    assert lose(**wife, lost_on=D(2026, 9, 1), as_of=D(2026, 7, 8)) == Loss(
+        D(2026, 7, 8), "insured_lost"
     )
-    assert recorded is None
-    later_record = loss_at_75(
-        birth_date=D(1955, 3, 3),
-        lost_on=D(2026, 9, 1),
-        is_insured=False,
-        insured_birth_date=D(1951, 7, 8),
-        as_of=D(2026, 7, 8),
+    # the insured person's loss filed late (on or after the 75th) is still the loss at 75
+    assert lose(**wife, insured_lost_on=D(2026, 8, 1), as_of=D(2026, 7, 8)) == Loss(
+        D(2026, 7, 8), "insured_lost"
     )
-    assert later_record == Loss(D(2026, 7, 8), "insured_lost")
+    assert lose(**wife, insured_lost_on=D(2026, 7, 8), as_of=D(2026, 7, 8)) == Loss(
+        D(2026, 7, 8), "insured_lost"
+    )
+
+
+def test_dependents_do_not_follow_an_earlier_loss_of_the_insured_person():
+    # AGE-4: retired in June, 75th birthday in December: the wife's row stays as filed
+    wife = {"birth_date": D(1955, 3, 3), "is_insured": False, "insured_birth_date": D(1951, 12, 8)}
+    for as_of in (D(2026, 12, 8), D(2027, 3, 1)):
+        assert lose(**wife, insured_lost_on=D(2026, 6, 1), as_of=as_of) is None
+    # her own 75th still ends her record (if the employer never filed her loss)
+    assert lose(**wife, insured_lost_on=D(2026, 6, 1), as_of=D(2030, 3, 3)) == Loss(
+        D(2030, 3, 3), "late_elderly"
+    )
 
 
 # --- MEM-1, MEM-2 --------------------------------------------------------------------
@@ -356,6 +368,19 @@ def test_usable_card(status, lost_case, usable):
         ),
         (CardStatus("held", "unregistered"), {"has_care_needs_approval": True}, "not_registered"),
         (REGISTERED, {}, None),
+        # §5 awaiting_registration: after the card reasons, before the applications
+        (REGISTERED, {"is_awaiting_registration": True}, "awaiting_registration"),
+        (None, {"is_awaiting_registration": True}, "no_card"),
+        (
+            CardStatus("returned", "unregistered"),
+            {"is_awaiting_registration": True},
+            "card_returned",
+        ),
+        (
+            REGISTERED,
+            {"is_awaiting_registration": True, "has_accepted_lost_card_case": True},
+            "awaiting_registration",
+        ),
     ],
 )
 def test_need_reason_precedence(status, apps, reason):
@@ -368,6 +393,27 @@ def test_all_reasons_are_listed_in_order():
         status, D(2026, 11, 21), has_accepted_lost_card_case=True, has_care_needs_approval=True
     )
     assert reasons == ["deregistered", "card_returned", "lost_card", "care_needs"]
+
+
+@pytest.mark.parametrize(
+    ("requested", "registered_on", "expected"),
+    [
+        (True, None, True),
+        (True, D(2026, 11, 22), True),  # registered after D
+        (True, D(2026, 11, 21), False),  # registered on D
+        (True, D(2026, 10, 1), False),
+        (False, None, False),
+    ],
+)
+def test_awaiting_registration(requested, registered_on, expected):
+    assert (
+        is_awaiting_registration(
+            is_certificate_requested=requested,
+            oqs_registered_on=registered_on,
+            as_of=D(2026, 11, 21),
+        )
+        is expected
+    )
 
 
 # --- §9 turning 70 / 75 ----------------------------------------------------------------
