@@ -1,0 +1,175 @@
+"""The five faults found by running the jobs night after night (issue: months of nights),
+each reproduced the way the operator met it: files through `import`, then `run_nightly`
+and `issue_certificates` for the dates, and the exports read back."""
+
+from datetime import date
+
+import pytest
+
+from members.models import Member
+from tests.factories import InsurerFactory, OfficeFactory
+from tests.jobs import (
+    certificates,
+    import_members,
+    import_statuses,
+    issue,
+    member_row,
+    night,
+    open_flags,
+)
+
+D = date
+KEY = ("101", "1", "00")
+
+
+@pytest.fixture
+def register(db):
+    InsurerFactory()
+    OfficeFactory(symbol="101", name="テスト物産 本社")
+
+
+def insured(**values) -> dict:
+    row = {
+        "symbol": "101",
+        "number": "1",
+        "branch": "00",
+        "relationship": "self",
+        "family_name": "佐藤",
+        "given_name": "一郎",
+        "family_name_kana": "サトウ",
+        "given_name_kana": "イチロウ",
+        "birth_date": "1957-01-15",
+        "sex": "1",
+        "acquired_on": "2000-04-01",
+        "standard_monthly_remuneration": "300000",
+    }
+    row.update(values)
+    return row
+
+
+def periods(status: str = "issued") -> list[tuple[str, str, str]]:
+    return [
+        (row["valid_from"], row["valid_until"], row["reason"])
+        for row in certificates()
+        if row["status"] == status
+    ]
+
+
+def certificate_and_renewal(tmp_path) -> None:
+    """101-1-00, born 1957-01-15: a certificate to the day before elderly status (VAL-c),
+    then its renewal to the day before 75 (VAL-b)."""
+
+    import_members(tmp_path, [member_row(**insured())])
+    night(D(2026, 12, 1))
+    issue(D(2026, 12, 1))
+    night(D(2026, 12, 2))
+    issue(D(2026, 12, 2))
+    assert periods() == [
+        ("2026-12-01", "2027-01-31", "no_card"),
+        ("2027-02-01", "2032-01-14", "no_card"),
+    ]
+
+
+def test_a_usable_card_with_a_renewal_issued_opens_one_return_flag(register, tmp_path):
+    certificate_and_renewal(tmp_path)
+    import_statuses(tmp_path, [("101", "1", "00", "2026-11-30", "held", "registered", "")])
+    night(D(2026, 12, 5))  # died with IntegrityError flag_one_open_per_kind
+    assert open_flags() == {(*KEY, "return_requested", "")}
+    night(D(2026, 12, 5), force=True)
+    assert open_flags() == {(*KEY, "return_requested", "")}
+
+
+def test_a_loss_with_a_renewal_issued_opens_one_return_flag(register, tmp_path):
+
+    certificate_and_renewal(tmp_path)
+    import_members(tmp_path, [member_row(**insured(lost_on="2026-12-06", loss_reason="retired"))])
+    night(D(2026, 12, 5))
+    assert open_flags() == set()
+    night(D(2026, 12, 6))
+    assert open_flags() == {(*KEY, "return_requested", "")}
+    night(D(2026, 12, 7))
+    assert open_flags() == {(*KEY, "return_requested", "")}
+
+
+def test_a_reissue_replaces_the_certificate_in_effect_while_a_renewal_is_issued(register, tmp_path):
+
+    certificate_and_renewal(tmp_path)
+    import_members(tmp_path, [member_row(**insured(family_name="鈴木", family_name_kana="スズキ"))])
+    night(D(2026, 12, 10))
+    assert open_flags() == {(*KEY, "reissue_needed", "")}
+    issue(D(2026, 12, 10))
+    assert open_flags() == set()
+    assert periods() == [
+        ("2026-12-10", "2027-01-31", "reissue"),
+        ("2027-02-01", "2032-01-14", "no_card"),
+    ]
+    assert periods("superseded") == [("2026-12-01", "2027-01-31", "no_card")]
+    printed = {row["valid_from"]: row["family_name"] for row in certificates()}
+    assert printed["2026-12-10"] == "鈴木" and printed["2027-02-01"] == "佐藤"
+    # The renewal prints the old name: judged by RI-1 on the day it comes into effect.
+    night(D(2027, 1, 31))
+    assert open_flags() == {(*KEY, "turning_70", "")}
+    night(D(2027, 2, 1))
+    assert open_flags() == {(*KEY, "reissue_needed", "")}
+    issue(D(2027, 2, 1))
+    assert periods() == [("2027-02-01", "2032-01-14", "reissue")]
+
+
+def test_no_reissue_for_someone_who_has_lost_membership(register, tmp_path):
+
+    row = insured(birth_date="1955-06-10")  # elderly since 2025-07-01, prints 3割
+    import_members(tmp_path, [member_row(**row)])
+    night(D(2026, 12, 1))
+    issue(D(2026, 12, 1))
+    assert [c["copay"] for c in certificates()] == ["3"]
+    change = {**row, "standard_monthly_remuneration": "200000"}  # 2割 from now on ...
+    change.update(lost_on="2026-12-05", loss_reason="retired")  # ... but no longer a member
+    import_members(tmp_path, [member_row(**change)])
+    night(D(2026, 12, 8))
+    assert open_flags() == {(*KEY, "return_requested", "")}
+    issue(D(2026, 12, 8))
+    assert len(certificates()) == 1
+
+
+def test_dependents_follow_only_a_loss_at_75(register, tmp_path):
+
+    husband = insured(
+        birth_date="1951-12-08", lost_on="2026-06-01", loss_reason="retired"
+    )  # retired in June, 75 on 2026-12-08
+    wife = {
+        **insured(birth_date="1955-03-03", branch="01", relationship="spouse"),
+        "given_name": "花子",
+        "given_name_kana": "ハナコ",
+        "sex": "2",
+        "standard_monthly_remuneration": "",
+    }
+    import_members(tmp_path, [member_row(**husband), member_row(**wife)])
+    for day in (D(2026, 12, 8), D(2027, 1, 5)):
+        night(day)
+    people = {m.branch: m for m in Member.objects.all()}
+    assert (people["00"].lost_on, people["00"].loss_reason) == (D(2026, 6, 1), "retired")
+    assert (people["01"].lost_on, people["01"].loss_reason) == (None, "")
+
+
+@pytest.mark.parametrize("night_of", [D(2026, 7, 10), D(2026, 10, 5), D(2027, 3, 1)])
+def test_a_later_filed_loss_is_corrected_whichever_night_runs(register, tmp_path, night_of):
+
+    husband = insured(birth_date="1951-07-08", lost_on="2026-09-30", loss_reason="retired")
+    wife = {
+        **insured(birth_date="1955-03-03", branch="01", relationship="spouse"),
+        "given_name": "花子",
+        "given_name_kana": "ハナコ",
+        "sex": "2",
+        "standard_monthly_remuneration": "",
+        "lost_on": "2026-09-30",
+        "loss_reason": "insured_lost",
+    }
+    import_members(tmp_path, [member_row(**husband), member_row(**wife)])
+    night(night_of)
+    people = {m.branch: m for m in Member.objects.all()}
+    assert (people["00"].lost_on, people["00"].loss_reason) == (D(2026, 7, 8), "late_elderly")
+    assert (people["01"].lost_on, people["01"].loss_reason) == (D(2026, 7, 8), "insured_lost")
+    reason = people["00"].history.first().history_change_reason
+    assert reason == "届出の資格喪失日（2026-09-30）を75歳到達による喪失日に訂正"
+    night(night_of, force=True)
+    assert Member.history.count() == 4  # imported twice, corrected once each; no more
