@@ -61,6 +61,25 @@ def policy_valid_until(*, valid_from: date, reason: str, policy: ValidityPolicy)
     return min(end, add_years(valid_from, MAX_YEARS) - timedelta(days=1))
 
 
+def certificate_caps(
+    *,
+    valid_from: date,
+    birth_date: date,
+    voluntary_until: date | None = None,
+    residence_expires_on: date | None = None,
+    insured_birth_date: date | None = None,
+) -> date:
+    """§6 VAL-b … VAL-f: the earliest day the person's own situation ends a certificate
+    valid from `valid_from`. `insured_birth_date` is given for a dependent (VAL-f)."""
+    ends = [anniversary(birth_date, 75) - timedelta(days=1)]  # VAL-b
+    if not is_elderly(birth_date, valid_from):  # VAL-c: a new certificate at 70
+        ends.append(elderly_from(birth_date) - timedelta(days=1))
+    ends.extend(day for day in (voluntary_until, residence_expires_on) if day)  # VAL-d, e
+    if insured_birth_date is not None:  # VAL-f
+        ends.append(anniversary(insured_birth_date, 75) - timedelta(days=1))
+    return min(ends)
+
+
 def certificate_valid_until(
     *,
     valid_from: date,
@@ -71,20 +90,17 @@ def certificate_valid_until(
     residence_expires_on: date | None = None,
     insured_birth_date: date | None = None,
 ) -> date:
-    """§6: the earliest of VAL-a … VAL-f.
-
-    `insured_birth_date` is given for a dependent (VAL-f).
-    """
-    ends = [
-        policy_valid_until(valid_from=valid_from, reason=reason, policy=policy),  # VAL-a
-        anniversary(birth_date, 75) - timedelta(days=1),  # VAL-b
-    ]
-    if not is_elderly(birth_date, valid_from):  # VAL-c: a new certificate at 70
-        ends.append(elderly_from(birth_date) - timedelta(days=1))
-    ends.extend(day for day in (voluntary_until, residence_expires_on) if day)  # VAL-d, e
-    if insured_birth_date is not None:  # VAL-f
-        ends.append(anniversary(insured_birth_date, 75) - timedelta(days=1))
-    return min(ends)
+    """§6: the earliest of VAL-a … VAL-f."""
+    return min(
+        policy_valid_until(valid_from=valid_from, reason=reason, policy=policy),
+        certificate_caps(
+            valid_from=valid_from,
+            birth_date=birth_date,
+            voluntary_until=voluntary_until,
+            residence_expires_on=residence_expires_on,
+            insured_birth_date=insured_birth_date,
+        ),
+    )
 
 
 def renewal_starts_on(previous_valid_until: date) -> date:
@@ -143,7 +159,8 @@ def is_reissue_needed(*, printed: PrintedData, current: PrintedData, is_active: 
 
 
 def reissue_valid_until(*, old_valid_until: date, capped_valid_until: date) -> date:
-    """RI-1: the old end date, shortened only if a §6 cap now ends earlier."""
+    """RI-1: the old end date, shortened only if a §6 cap (VAL-b … VAL-f, from
+    `certificate_caps`) now ends earlier; the policy date (VAL-a) is not recomputed."""
     return min(old_valid_until, capped_valid_until)
 
 

@@ -27,7 +27,12 @@ from .pdf import (
     render_cover_sheets,
     render_notices,
 )
-from .rules import certificate_valid_until, reissue_valid_until, renewal_starts_on
+from .rules import (
+    certificate_caps,
+    certificate_valid_until,
+    reissue_valid_until,
+    renewal_starts_on,
+)
 from .selectors import (
     certificate_in_effect,
     current_certificate,
@@ -81,21 +86,19 @@ def certificate_issue(
     insurer = require_insurer()
     insured = member_insured_of(member=member)
     valid_from = renewal_starts_on(renews.valid_until) if renews else issued_on
-    policy_reason = supersedes.reason if supersedes else reason
-    capped = certificate_valid_until(
-        valid_from=valid_from,
-        birth_date=member.birth_date,
-        reason=policy_reason,
-        policy=validity_policy(),
-        voluntary_until=member.voluntary_until,
-        residence_expires_on=member.residence_expires_on,
-        insured_birth_date=insured.birth_date if insured else None,
-    )
-    valid_until = (
-        reissue_valid_until(old_valid_until=supersedes.valid_until, capped_valid_until=capped)
-        if supersedes
-        else capped
-    )
+    person = {
+        "valid_from": valid_from,
+        "birth_date": member.birth_date,
+        "voluntary_until": member.voluntary_until,
+        "residence_expires_on": member.residence_expires_on,
+        "insured_birth_date": insured.birth_date if insured else None,
+    }
+    if supersedes is not None:
+        valid_until = reissue_valid_until(
+            old_valid_until=supersedes.valid_until, capped_valid_until=certificate_caps(**person)
+        )
+    else:
+        valid_until = certificate_valid_until(**person, reason=reason, policy=validity_policy())
     if valid_until < valid_from:
         raise ValidationError(NO_PERIOD)
     if supersedes is not None:
