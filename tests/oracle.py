@@ -247,11 +247,12 @@ def expected_flags(snap: Snapshot, as_of: date) -> dict[Key, set[tuple[str, str]
 
 def expected_issue(
     snap: Snapshot, flags: dict[Key, set[tuple[str, str]]], as_of: date
-) -> tuple[set[Expected], set[Key]]:
-    """The certificates issued on `as_of` for the open flags, and the members whose
-    certificate in effect is superseded by a reissue."""
+) -> tuple[set[Expected], set[Key], set[tuple[Key, str]]]:
+    """The certificates issued on `as_of` for the open flags, the members whose
+    certificate in effect is superseded by a reissue, and the flags left open because no
+    period can be given (the §6 caps end before the certificate would start)."""
     by_key = {snap.key(m): m for m in snap.members.values()}
-    issued, superseded = set(), set()
+    issued, superseded, skipped = set(), set(), set()
     for key, kinds in flags.items():
         member = by_key[key]
         head = snap.head_of(member)
@@ -263,27 +264,27 @@ def expected_issue(
             "insured_birth_date": head.birth_date if head else None,
         }
 
-        def make(reason: str, valid_from: date, valid_until: date, member=member, head=head):
-            if valid_until >= valid_from:
-                copay = copay_printed(member, head, valid_from)
-                key = snap.key(member)
-                issued.add(
-                    Expected(key, reason, valid_from, valid_until, copay, member.family_name)
-                )
+        def make(kind: str, reason: str, valid_from: date, valid_until: date, member=member):
+            key = snap.key(member)
+            if valid_until < valid_from:
+                skipped.add((key, kind))
+                return
+            copay = copay_printed(member, snap.head_of(member), valid_from)
+            issued.add(Expected(key, reason, valid_from, valid_until, copay, member.family_name))
 
         for kind, reason in sorted(kinds):
             if kind == "certificate_needed":
                 until = certificate_valid_until(
                     valid_from=as_of, reason=reason, policy=snap.policy, **person
                 )
-                make(reason, as_of, until)
+                make(kind, reason, as_of, until)
             elif kind == "reissue_needed":
                 old = next(c for c in mine if c.valid_from <= as_of <= c.valid_until)
                 caps = certificate_caps(valid_from=as_of, **person)
                 until = reissue_valid_until(
                     old_valid_until=old.valid_until, capped_valid_until=caps
                 )
-                make("reissue", as_of, until)
+                make(kind, "reissue", as_of, until)
                 if until >= as_of:
                     superseded.add(key)
             elif kind == "renewal_due":
@@ -293,8 +294,8 @@ def expected_issue(
                 until = certificate_valid_until(
                     valid_from=start, reason=reason, policy=snap.policy, **person
                 )
-                make(reason, start, until)
-    return issued, superseded
+                make(kind, reason, start, until)
+    return issued, superseded, skipped
 
 
 def certificate_of_row(row: dict[str, str]) -> Expected:
