@@ -4,12 +4,12 @@ With no DATABASE_URL the project uses SQLite; with one, PostgreSQL through psyco
 With no CELERY_BROKER_URL, Celery tasks run in-process (eagerly).
 """
 
-import base64
-import hashlib
 import os
 from pathlib import Path
 
 import dj_database_url
+
+from insurer.keys import load_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,9 +26,18 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = os.environ.get(
-    "DJANGO_SECRET_KEY", "django-insecure-development-only-key-never-use-in-production"
+
+# --- Keys (issue 9): fail closed outside DEBUG -----------------------------------------
+# DJANGO_SECRET_KEY, MY_NUMBER_KEYS (comma-separated Fernet keys, newest first; older keys
+# still decrypt until `manage.py rotate_my_number_keys` re-encrypts everything with the
+# first one) and MY_NUMBER_HASH_KEY (the secret of the keyed look-up hash) must be set and
+# strong unless DJANGO_DEBUG=1, or every process stops here (insurer/keys.py). With DEBUG
+# missing ones are derived from the development secret key.
+SECRET_KEY, MY_NUMBER_KEYS, MY_NUMBER_HASH_KEY = load_keys(os.environ, debug=DEBUG)
+MY_NUMBER_KEYS_FROM_ENV = bool(os.environ.get("MY_NUMBER_KEYS")) and bool(
+    os.environ.get("MY_NUMBER_HASH_KEY")
 )
+# --- end keys ----------------------------------------------------------------------------
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -132,25 +141,6 @@ AXES_RESET_ON_SUCCESS = True
 # Locking by IP address would lock a whole office out: clerks share one address behind
 # the office's NAT. The username lock is the one that protects an account.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
-
-# --- My Number vault (domain.md §11) ----------------------------------------------------
-# MY_NUMBER_KEYS: comma-separated Fernet keys, newest first (older keys still decrypt;
-# `manage.py rotate_my_number_keys` re-encrypts everything with the first one).
-# MY_NUMBER_HASH_KEY: the secret for the keyed look-up hash.
-# Without them (development and tests only) keys are derived from SECRET_KEY; the
-# system check members.E001 refuses that when DEBUG is off and DJANGO_SECURE is on.
-
-
-def _derived_key(purpose: str) -> str:
-    digest = hashlib.sha256(f"{purpose}:{SECRET_KEY}".encode()).digest()
-    return base64.urlsafe_b64encode(digest).decode()
-
-
-MY_NUMBER_KEYS = env_list("MY_NUMBER_KEYS") or [_derived_key("my-number-encryption")]
-MY_NUMBER_HASH_KEY = os.environ.get("MY_NUMBER_HASH_KEY") or _derived_key("my-number-hash")
-MY_NUMBER_KEYS_FROM_ENV = bool(os.environ.get("MY_NUMBER_KEYS")) and bool(
-    os.environ.get("MY_NUMBER_HASH_KEY")
-)
 
 # --- Celery ------------------------------------------------------------------------------
 # No broker: tasks run eagerly, and the in-memory transport stands in for one.
