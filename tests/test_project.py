@@ -32,7 +32,7 @@ def test_compose_has_the_production_services():
     importlib.import_module("insurer.settings")
 
 
-def test_compose_commands_name_real_modules():
+def test_compose_commands_name_real_modules(db):  # importing the wsgi module checks the vault
     commands = compose_commands()
     web = " ".join(commands["web"])
     wsgi_path = re.search(r"gunicorn (\S+)", web).group(1)
@@ -77,10 +77,13 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_check_deploy_refuses_missing_vault_keys():
+def test_check_deploy_refuses_development_vault_keys():
+    """Outside DEBUG the settings refuse to load without keys (tests/test_keys.py); a DEBUG
+    settings file deployed by mistake is caught by the deploy check."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MY_NUMBER")}
     env.update(
         DJANGO_SETTINGS_MODULE="insurer.settings",
+        DJANGO_DEBUG="1",
         DJANGO_SECURE="1",
         DJANGO_SECRET_KEY="p" * 20 + "x7#Qz!v9@Lm2$Rk8^Wn4&Tb6*Yc1(Hd3)Jf5",
     )
