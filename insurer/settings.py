@@ -159,6 +159,8 @@ AXES_COOLOFF_TIME = 1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ADMIN = False  # the project's own Japanese screen (insurer/admin.py)
+# Error pages and mail hide every My Number, also in the frames' variables.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "insurer.errors.MyNumberSafeExceptionReporterFilter"
 # --- end logins ---------------------------------------------------------------------------
 
 # --- Celery ------------------------------------------------------------------------------
