@@ -31,13 +31,22 @@ ENTRY_POINTS = {
 
 
 def env_without_keys(**values: str) -> dict[str, str]:
-    """The test run's environment minus every key (tests/settings.py put some in)."""
+    """The test run's environment minus every key (tests/settings.py put some in), on an
+    empty database of its own unless told otherwise: a developer's database holding
+    another hash key's fingerprint must not decide these tests."""
     env = {
         name: value
         for name, value in os.environ.items()
         if name not in GOOD and name not in {"DJANGO_DEBUG", "DJANGO_SECURE"}
     }
-    env.update({"DJANGO_SETTINGS_MODULE": "insurer.settings", "DJANGO_DEBUG": "0", **values})
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "insurer.settings",
+            "DJANGO_DEBUG": "0",
+            "DATABASE_URL": "sqlite://:memory:",
+            **values,
+        }
+    )
     return env
 
 
