@@ -150,6 +150,9 @@ SESSION_IDLE_TIMEOUT = int(os.environ.get("DJANGO_SESSION_IDLE_TIMEOUT", 30 * 60
 # 確認コード (TOTP) is always required for 管理者, 監査 and superusers; this adds clerks.
 OTP_REQUIRED_FOR_CLERKS = env_bool("OTP_REQUIRED_FOR_CLERKS", False)
 OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "健保組合 資格管理")
+# django-otp's own device admin (superusers only) never shows a device's secret or QR code:
+# enrollment is `manage.py otp_setup`, with the person present.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # Lockout (django-axes): AXES_FAILURE_LIMIT failures of one username from one address lock
 # that pair for an hour. By username and address together: five wrong passwords typed
 # from anywhere no longer lock a clerk out everywhere, and clerks behind the office's one

@@ -245,11 +245,11 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
             extra = ["change_reason"]
             if request.user.has_perm("members.change_mynumber"):
                 extra.insert(0, "my_number")
+            if obj is not None:
+                extra.append("loaded_updated_at")  # hidden: the stale-save check
             fieldsets.append(("個人番号・変更理由", {"fields": extra}))
         if obj is not None:
-            fieldsets.append(
-                ("記録", {"fields": ("created_at", "updated_at", "loaded_updated_at")})
-            )
+            fieldsets.append(("記録", {"fields": ("created_at", "updated_at")}))
         return fieldsets
 
     @method_decorator(sensitive_post_parameters("my_number"))

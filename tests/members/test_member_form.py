@@ -96,9 +96,14 @@ def test_a_number_saved_for_someone_else_at_the_last_moment_is_a_message(
 
 
 @pytest.mark.django_db
-def test_a_stale_save_is_refused(clerk_client, supervisor_client, office):
+def test_a_stale_save_is_refused(clerk_client, supervisor_client, auditor_client, office):
     member = MemberFactory(office=office, number="14", family_name="山田")
     url = reverse("admin:members_member_change", args=[member.pk])
+    page = clerk_client.get(url).content.decode()
+    assert f'type="hidden" name="loaded_updated_at" value="{member.updated_at.isoformat()}"' in (
+        page
+    )
+    assert "loaded_updated_at" not in auditor_client.get(url).content.decode()  # read-only
     clerks_form = change_form(member, family_name="山川")  # opened the page
     assert supervisor_client.post(url, change_form(member, family_name="山本")).status_code == 302
     response = clerk_client.post(url, clerks_form)
