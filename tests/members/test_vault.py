@@ -125,3 +125,16 @@ def test_reveal_without_the_key_is_a_japanese_message_not_a_500(
     assert response.status_code == 200
     assert "暗号化した鍵が MY_NUMBER_KEYS にない" in response.content.decode()
     assert PLAIN not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_rotation_after_a_hash_key_change_says_to_rehash_instead_of_a_traceback(office, settings):
+    """The issue's path to the IntegrityError: the hash key changed, then rotation. Now the
+    command stops in Japanese before writing anything."""
+    member = MemberFactory(office=office)
+    token = my_number_register(member=member, value=PLAIN, user=None, reason="a").ciphertext
+    settings.MY_NUMBER_KEYS = [Fernet.generate_key().decode(), *settings.MY_NUMBER_KEYS]
+    settings.MY_NUMBER_HASH_KEY = NEW_HASH_KEY
+    with pytest.raises(CommandError, match="rehash_my_numbers"):
+        call_command("rotate_my_number_keys")
+    assert MyNumber.objects.get(member=member).ciphertext == token
