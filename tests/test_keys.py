@@ -14,9 +14,10 @@ from django.db import connection
 
 from insurer.keys import DEVELOPMENT_SECRET_KEY, KeyConfigurationError, load_keys
 from members import vault
-from members.models import MyNumberHashKey
+from members.models import MyNumber, MyNumberHashKey
 
 ROOT = Path(__file__).resolve().parent.parent
+PLAIN = "983205673214"
 GOOD = {
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
     "MY_NUMBER_KEYS": Fernet.generate_key().decode(),
@@ -146,3 +147,38 @@ def test_a_changed_hash_key_stops_every_process_until_the_rehash(transactional_d
         GOOD["MY_NUMBER_HASH_KEY"]
     )
     assert run(ENTRY_POINTS["check"], env).returncode == 0
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql" and not os.environ.get("REQUIRE_SERVICES"),
+    reason="the subprocesses share the test database only on PostgreSQL (always under .ci/run)",
+)
+def test_a_changed_hash_key_cannot_import_a_taken_number_for_a_second_person(
+    transactional_db, tmp_path
+):
+    """The issue's fault, through the real `import` command: after a hash key change the
+    same My Number went in for a second person. Now the command refuses to start."""
+    from members.services import my_number_register
+    from tests.factories import MemberFactory, OfficeFactory
+    from tests.importing import MEMBER_HEADER, member_line, write_csv
+
+    office = OfficeFactory(symbol="1001")
+    my_number_register(
+        member=MemberFactory(office=office, number="1"), value=PLAIN, user=None, reason="a"
+    )
+    path = write_csv(
+        tmp_path, "members.csv", [MEMBER_HEADER, member_line(number="2", my_number=PLAIN)]
+    )
+    env = env_without_keys(
+        DJANGO_SECRET_KEY=os.environ["DJANGO_SECRET_KEY"],
+        MY_NUMBER_KEYS=os.environ["MY_NUMBER_KEYS"],  # the test run's: the stored numbers'
+        MY_NUMBER_HASH_KEY=secrets.token_urlsafe(48),  # changed
+        DATABASE_URL=database_url(),
+        CELERY_BROKER_URL="memory://",
+    )
+    command = [sys.executable, "manage.py", "import", "members.resources.MemberResource"]
+    result = run([*command, str(path), "--format", "csv", "--no-input"], env)
+    assert result.returncode != 0
+    assert "rehash_my_numbers" in result.stdout + result.stderr
+    assert PLAIN not in result.stdout + result.stderr
+    assert MyNumber.objects.count() == 1
