@@ -162,6 +162,7 @@ AXES_COOLOFF_TIME = 1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ADMIN = False  # the project's own Japanese screen (insurer/admin.py)
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"  # in Japanese, status 429
 # Error pages and mail hide every My Number, also in the frames' variables.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "insurer.errors.MyNumberSafeExceptionReporterFilter"
 # --- end logins ---------------------------------------------------------------------------

@@ -135,7 +135,9 @@ def test_lockout_is_by_username_and_address_and_a_supervisor_unlocks_it(supervis
     attacker = Client(REMOTE_ADDR="203.0.113.9")
     for _ in range(settings.AXES_FAILURE_LIMIT):
         log_in(attacker, "clerk", password="wrong")
-    assert log_in(attacker, "clerk").status_code == 429  # locked there
+    locked = log_in(attacker, "clerk")
+    assert locked.status_code == 429  # locked there
+    assert "ロックされています" in locked.content.decode()
 
     office = Client(REMOTE_ADDR="10.0.0.5")
     assert log_in(office, "clerk").status_code == 302  # the clerk still works at the office
