@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 from import_export.admin import ImportExportMixin
 
+from . import admin_logins  # noqa: F401  (ログインのロック, issue 9)
 from .admin_utils import HistoryAdmin, ReadOnlyAdminMixin
 from .imports import EXPORT_FORMATS, IMPORT_FORMATS
 from .models import Insurer, InsurerSettings, JobRun, Office

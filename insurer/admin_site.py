@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.utils import timezone
 
 from .dashboard import dashboard_numbers, my_overdue_count
+from .logins import OTPLoginForm, otp_satisfied
 
 
 class InsurerAdminSite(admin.AdminSite):
@@ -11,6 +12,13 @@ class InsurerAdminSite(admin.AdminSite):
     site_title = "資格管理"
     index_title = "業務メニュー"
     index_template = "admin/insurer_index.html"
+    # One login page: username, password and 確認コード (insurer/logins.py).
+    login_form = OTPLoginForm
+    login_template = "admin/otp_login.html"
+
+    def has_permission(self, request) -> bool:
+        """Staff, and OTP-verified in this session where the role requires it."""
+        return super().has_permission(request) and otp_satisfied(request.user)
 
     def index(self, request, extra_context=None):
         extra_context = extra_context or {}

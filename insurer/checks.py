@@ -7,6 +7,8 @@ DOMAIN_APPS = {"insurer", "members", "certificates", "inquiries"}
 # that closed them; they carry their own trail.
 NO_HISTORY = {
     "members.MyNumberAccessLog",
+    "insurer.LoginLock",  # django-axes' failure records; an unlock is logged
+    "members.MyNumberHashKey",  # one row, rewritten only by rehash_my_numbers
     "members.Flag",
     "insurer.JobRun",
     "certificates.CertificatePrintLog",

@@ -1,3 +1,4 @@
+from axes.models import AccessAttempt
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -194,3 +195,13 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_job_display()} {self.run_date} {self.get_status_display()}"
+
+
+class LoginLock(AccessAttempt):
+    """django-axes' record of failed logins for one username from one address, under a
+    Japanese name for the supervisor's unlock screen (insurer/admin_logins.py)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "ログインのロック"
+        verbose_name_plural = "ログインのロック"

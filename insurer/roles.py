@@ -51,6 +51,7 @@ _SUPERVISOR = {
     "inquiries.inquiry": ["view", "add", "change", "export"],
     "inquiries.incident": ["view", "change", "review"],
     "insurer.insurer": ["view", "add", "change", "import", "export", "dashboard"],
+    "insurer.loginlock": ["view", "delete"],  # ログインのロック: see and unlock
 }
 _AUDITOR = {
     "insurer.insurer": ["view", "dashboard"],

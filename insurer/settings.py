@@ -4,12 +4,12 @@ With no DATABASE_URL the project uses SQLite; with one, PostgreSQL through psyco
 With no CELERY_BROKER_URL, Celery tasks run in-process (eagerly).
 """
 
-import base64
-import hashlib
 import os
 from pathlib import Path
 
 import dj_database_url
+
+from insurer.keys import load_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,9 +26,18 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = os.environ.get(
-    "DJANGO_SECRET_KEY", "django-insecure-development-only-key-never-use-in-production"
+
+# --- Keys (issue 9): fail closed outside DEBUG -----------------------------------------
+# DJANGO_SECRET_KEY, MY_NUMBER_KEYS (comma-separated Fernet keys, newest first; older keys
+# still decrypt until `manage.py rotate_my_number_keys` re-encrypts everything with the
+# first one) and MY_NUMBER_HASH_KEY (the secret of the keyed look-up hash) must be set and
+# strong unless DJANGO_DEBUG=1, or every process stops here (insurer/keys.py). With DEBUG
+# missing ones are derived from the development secret key.
+SECRET_KEY, MY_NUMBER_KEYS, MY_NUMBER_HASH_KEY = load_keys(os.environ, debug=DEBUG)
+MY_NUMBER_KEYS_FROM_ENV = bool(os.environ.get("MY_NUMBER_KEYS")) and bool(
+    os.environ.get("MY_NUMBER_HASH_KEY")
 )
+# --- end keys ----------------------------------------------------------------------------
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -47,6 +56,9 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "axes",
+    # Logins (issue 9): TOTP two-factor authentication.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
 ]
 
 MIDDLEWARE = [
@@ -56,7 +68,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # logins (issue 9): request.user.is_verified()
     "django.contrib.messages.middleware.MessageMiddleware",
+    "insurer.logins.IdleSessionTimeoutMiddleware",  # logins (issue 9)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last, as django-axes asks: locks a login out after repeated failures.
@@ -94,11 +108,17 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Logins (issue 9): at least 12 characters, Django's validators (messages in Japanese
+# through LANGUAGE_CODE), and words anyone would guess at a 健保組合.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "insurer.passwords.GuessableWordValidator"},
 ]
 
 LANGUAGE_CODE = "ja"
@@ -124,33 +144,28 @@ SESSION_COOKIE_AGE = int(os.environ.get("DJANGO_SESSION_AGE", 8 * 60 * 60))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 X_FRAME_OPTIONS = "DENY"
 
-# Login lockout (django-axes): 5 failures lock the username for an hour.
+# --- Logins (issue 9; insurer/logins.py, README "Security") -------------------------------
+# Logged out after this many seconds without a request (and after SESSION_COOKIE_AGE in all).
+SESSION_IDLE_TIMEOUT = int(os.environ.get("DJANGO_SESSION_IDLE_TIMEOUT", 30 * 60))
+# 確認コード (TOTP) is always required for 管理者, 監査 and superusers; this adds clerks.
+OTP_REQUIRED_FOR_CLERKS = env_bool("OTP_REQUIRED_FOR_CLERKS", False)
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "健保組合 資格管理")
+# django-otp's own device admin (superusers only) never shows a device's secret or QR code:
+# enrollment is `manage.py otp_setup`, with the person present.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# Lockout (django-axes): AXES_FAILURE_LIMIT failures of one username from one address lock
+# that pair for an hour. By username and address together: five wrong passwords typed
+# from anywhere no longer lock a clerk out everywhere, and clerks behind the office's one
+# NAT address do not lock each other out. A 管理者 unlocks in ログインのロック.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 1
-AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# Locking by IP address would lock a whole office out: clerks share one address behind
-# the office's NAT. The username lock is the one that protects an account.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
-
-# --- My Number vault (domain.md §11) ----------------------------------------------------
-# MY_NUMBER_KEYS: comma-separated Fernet keys, newest first (older keys still decrypt;
-# `manage.py rotate_my_number_keys` re-encrypts everything with the first one).
-# MY_NUMBER_HASH_KEY: the secret for the keyed look-up hash.
-# Without them (development and tests only) keys are derived from SECRET_KEY; the
-# system check members.E001 refuses that when DEBUG is off and DJANGO_SECURE is on.
-
-
-def _derived_key(purpose: str) -> str:
-    digest = hashlib.sha256(f"{purpose}:{SECRET_KEY}".encode()).digest()
-    return base64.urlsafe_b64encode(digest).decode()
-
-
-MY_NUMBER_KEYS = env_list("MY_NUMBER_KEYS") or [_derived_key("my-number-encryption")]
-MY_NUMBER_HASH_KEY = os.environ.get("MY_NUMBER_HASH_KEY") or _derived_key("my-number-hash")
-MY_NUMBER_KEYS_FROM_ENV = bool(os.environ.get("MY_NUMBER_KEYS")) and bool(
-    os.environ.get("MY_NUMBER_HASH_KEY")
-)
+AXES_ENABLE_ADMIN = False  # the project's own Japanese screen (insurer/admin.py)
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"  # in Japanese, status 429
+# Error pages and mail hide every My Number, also in the frames' variables.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "insurer.errors.MyNumberSafeExceptionReporterFilter"
+# --- end logins ---------------------------------------------------------------------------
 
 # --- Celery ------------------------------------------------------------------------------
 # No broker: tasks run eagerly, and the in-memory transport stands in for one.

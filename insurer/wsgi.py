@@ -5,3 +5,10 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "insurer.settings")
 
 application = get_wsgi_application()
+
+# Fail closed: the settings have refused missing or weak keys; this refuses a hash key
+# other than the one the stored look-up hashes were made with (README "Security").
+from members.vault import HashKeyChanged, hash_key_problem_at_start  # noqa: E402
+
+if problem := hash_key_problem_at_start():
+    raise HashKeyChanged(problem)

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -32,9 +33,32 @@ from .selectors import (
     member_search,
     members_active_on,
     members_inactive_on,
+    my_number_in_use,
     my_number_masked,
 )
-from .services import member_save, member_validate_household, my_number_register, my_number_reveal
+from .services import (
+    MY_NUMBER_IN_USE,
+    member_save,
+    member_validate_household,
+    my_number_register,
+    my_number_reveal,
+)
+
+MY_NUMBER_RETYPE = (
+    "確認のため、個人番号はもう一度入力してください（入力された番号は画面に再表示しません）。"
+)
+STALE_SAVE = (
+    "この加入者は、画面を開いた後に別の人が保存しています（{at} 更新）。"
+    "保存しませんでした。画面を開き直して、最新の内容に変更をやり直してください。"
+)
+
+
+class MyNumberInput(forms.TextInput):
+    """Typed in the clear, never written back into the page: after a validation error
+    the number is not in the HTML (issue 9)."""
+
+    def format_value(self, value):
+        return None
 
 
 class ActiveTodayFilter(admin.SimpleListFilter):
@@ -70,9 +94,11 @@ class MemberAdminForm(forms.ModelForm):
         label="個人番号（登録・変更するときだけ入力）",
         required=False,
         max_length=20,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+        widget=MyNumberInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
         help_text="12桁。保存後は下4桁だけが表示されます。",
     )
+    # The 更新日時 the form was opened with: a save over someone else's is refused.
+    loaded_updated_at = forms.CharField(required=False, widget=forms.HiddenInput)
     change_reason = forms.CharField(
         label="変更理由",
         required=False,
@@ -81,6 +107,11 @@ class MemberAdminForm(forms.ModelForm):
     )
 
     # No Meta: the admin builds the form for Member from its fieldsets.
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["loaded_updated_at"] = self.instance.updated_at.isoformat()
 
     def clean_family_name_kana(self) -> str:
         return normalize_kana(self.cleaned_data["family_name_kana"])
@@ -94,10 +125,17 @@ class MemberAdminForm(forms.ModelForm):
             error = my_number_error(value)
             if error:
                 raise ValidationError(error)
+            if my_number_in_use(value=value, member=self.instance):
+                raise ValidationError(MY_NUMBER_IN_USE)
         return value
 
     def clean(self):
         cleaned = super().clean()
+        if self.instance.pk and cleaned.get("loaded_updated_at") != (
+            self.instance.updated_at.isoformat()
+        ):
+            at = timezone.localtime(self.instance.updated_at)
+            raise ValidationError(STALE_SAVE.format(at=f"{at:%Y-%m-%d %H:%M:%S}"))
         if not self.errors:
             candidate = Member(
                 office=cleaned.get("office"),
@@ -207,6 +245,8 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
             extra = ["change_reason"]
             if request.user.has_perm("members.change_mynumber"):
                 extra.insert(0, "my_number")
+            if obj is not None:
+                extra.append("loaded_updated_at")  # hidden: the stale-save check
             fieldsets.append(("個人番号・変更理由", {"fields": extra}))
         if obj is not None:
             fieldsets.append(("記録", {"fields": ("created_at", "updated_at")}))
@@ -214,7 +254,20 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
 
     @method_decorator(sensitive_post_parameters("my_number"))
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return super().changeform_view(request, object_id, form_url, extra_context)
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as error:
+            # The form was valid, the service refused at the last moment (the same number
+            # saved for someone else in between): nothing was saved, no 500.
+            messages.error(request, " ".join(error.messages))
+            return HttpResponseRedirect(request.get_full_path())
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        form = context["adminform"].form
+        typed = form.is_bound and "my_number" in form.fields and form.data.get("my_number")
+        if typed and form.errors:
+            form.add_error("my_number", MY_NUMBER_RETYPE)  # it is not shown again
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         member = self.get_object(request, object_id)

@@ -280,6 +280,22 @@ class MyNumber(models.Model):
         return mask_my_number(self.last4)
 
 
+class MyNumberHashKey(models.Model):
+    """Which MY_NUMBER_HASH_KEY made the stored look-up hashes: an HMAC of a fixed text
+    under the key (never the key). One row. A process whose key gives another fingerprint
+    refuses to work until `manage.py rehash_my_numbers` has recomputed the hashes."""
+
+    fingerprint = models.CharField("鍵の指紋", max_length=64)
+    recorded_at = models.DateTimeField("記録日時", auto_now=True)
+
+    class Meta:
+        verbose_name = "照合用ハッシュ鍵の指紋"
+        verbose_name_plural = "照合用ハッシュ鍵の指紋"
+
+    def __str__(self) -> str:
+        return f"{self.fingerprint[:8]}…"
+
+
 class MyNumberAccessLog(models.Model):
     """Append-only record of every reveal, registration, change and deletion (§11)."""
 

@@ -120,6 +120,18 @@ MYNA_STATE_FILTERS: dict[str, Q] = {
 }
 
 
+def my_number_in_use(*, value: str, member: Member | None) -> bool:
+    """Whether a (valid) My Number is already registered for someone other than `member`."""
+    from . import vault
+    from .rules import normalize_my_number
+
+    digest = vault.lookup_hash(normalize_my_number(value))
+    others = MyNumber.objects.filter(lookup_hash=digest)
+    if member is not None and member.pk:
+        others = others.exclude(member=member)
+    return others.exists()
+
+
 def my_number_masked(*, member: Member) -> str | None:
     record = MyNumber.objects.filter(member=member).only("last4").first()
     return record.masked if record else None

@@ -4,7 +4,7 @@ from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Q, Subquery
 from simple_history.utils import bulk_update_with_history
 
@@ -12,7 +12,7 @@ from insurer.bulk import bulk_insert_with_history
 from insurer.history import history_user, save_with_history
 
 from . import vault
-from .models import Member, MynaStatus, MyNumber, MyNumberAccessLog
+from .models import Member, MynaStatus, MyNumber, MyNumberAccessLog, MyNumberHashKey
 from .rules import (
     born_after_for_under,
     loss_at_75,
@@ -28,6 +28,10 @@ REVEAL_REASON_REQUIRED = "表示する理由を入力してください。"
 REVEAL_NOT_PERMITTED = "個人番号を表示する権限がありません。"
 DEPENDENT_WITHOUT_INSURED = "同じ記号・番号の本人（続柄 self）が登録されていません。"
 STATUS_STALE = "基準日が登録済みのデータより古いため適用しません。"
+
+
+class VaultError(Exception):
+    """A vault-wide job (rotation, re-hash) cannot be done; nothing was changed."""
 
 
 def member_normalize(member: Member) -> None:
@@ -78,7 +82,11 @@ def my_number_register(
     record.ciphertext = vault.encrypt(number)
     record.lookup_hash = digest
     record.last4 = number[-4:]
-    save_with_history(record, reason=reason, user=user, clean=False)
+    try:
+        with transaction.atomic():  # someone registering the same number at this moment
+            save_with_history(record, reason=reason, user=user, clean=False)
+    except IntegrityError:
+        raise ValidationError({"my_number": MY_NUMBER_IN_USE}) from None
     MyNumberAccessLog.objects.create(
         member=member,
         user=history_user(user),
@@ -99,6 +107,10 @@ def my_number_reveal(
     if not reason:
         raise ValidationError({"reason": REVEAL_REASON_REQUIRED})
     record = MyNumber.objects.get(member=member)
+    try:
+        plain = vault.decrypt(record.ciphertext)
+    except vault.KeyMissing as error:
+        raise ValidationError(str(error)) from None
     MyNumberAccessLog.objects.create(
         member=member,
         user=user,
@@ -106,25 +118,95 @@ def my_number_reveal(
         reason=reason,
         ip_address=ip_address,
     )
-    return vault.decrypt(record.ciphertext)
+    return plain
+
+
+def _member_keys(member_ids: list[int], limit: int = 10) -> str:
+    """記号-番号-枝番 of a few members, for a message (never their numbers)."""
+    members = Member.objects.select_related("office").in_bulk(member_ids[:limit])
+    keys = "、".join(members[pk].key for pk in member_ids[:limit] if pk in members)
+    return keys + (f" ほか{len(member_ids) - limit}人" if len(member_ids) > limit else "")
+
+
+def _unreadable_error(member_ids: list[int]) -> VaultError:
+    return VaultError(
+        f"{len(member_ids):,}件の個人番号を復号できませんでした（{_member_keys(member_ids)}）。"
+        "暗号化した古い鍵が MY_NUMBER_KEYS にありません。外した鍵を末尾に戻して"
+        "やり直してください。何も変更していません。"
+    )
 
 
 @transaction.atomic
 def my_number_rotate_keys(*, batch_size: int = 2000) -> int:
-    """Re-encrypt every number with the newest key and recompute the look-up hashes."""
-    keys = vault.EncryptionKeys()  # built once, not per row
+    """Re-encrypt every number with the newest key of MY_NUMBER_KEYS (the look-up hashes
+    stay: they depend on MY_NUMBER_HASH_KEY only, see my_numbers_rehash). All or nothing:
+    a number no configured key decrypts raises VaultError and changes nothing."""
+    keys = vault.EncryptionKeys()  # built once, not per row; refuses a changed hash key
     count = 0
+    unreadable: list[int] = []
     batch: list[MyNumber] = []
     for record in MyNumber.objects.only("member_id", "ciphertext").iterator(chunk_size=batch_size):
-        number = keys.decrypt(record.ciphertext)
-        record.ciphertext = keys.encrypt(number)
-        record.lookup_hash = keys.lookup_hash(number)
+        try:
+            record.ciphertext = keys.rotate(record.ciphertext)
+        except vault.KeyMissing:
+            unreadable.append(record.member_id)
+            continue
         batch.append(record)
         if len(batch) >= batch_size:
-            MyNumber.objects.bulk_update(batch, ["ciphertext", "lookup_hash"])
+            MyNumber.objects.bulk_update(batch, ["ciphertext"])
             count += len(batch)
             batch = []
-    MyNumber.objects.bulk_update(batch, ["ciphertext", "lookup_hash"])
+    if unreadable:
+        raise _unreadable_error(unreadable)  # rolls back the batches already written
+    MyNumber.objects.bulk_update(batch, ["ciphertext"])
+    return count + len(batch)
+
+
+@transaction.atomic
+def my_numbers_rehash(*, batch_size: int = 2000) -> int:
+    """Recompute every look-up hash with the current MY_NUMBER_HASH_KEY from the decrypted
+    numbers and store the key's fingerprint: the one way to change the hash key. All or
+    nothing: an undecryptable number, or one number held by two people, raises VaultError
+    naming the members (by 記号-番号-枝番) and changes nothing."""
+    MyNumberHashKey.objects.select_for_update().filter(pk=1).first()  # one re-hash at a time
+    keys = vault.EncryptionKeys(check_hash_key=False)
+    owner_of: dict[str, int] = {}
+    unreadable: list[int] = []
+    shared: list[int] = []
+    batch: list[MyNumber] = []
+    count = 0
+    for record in MyNumber.objects.only("member_id", "ciphertext", "lookup_hash").iterator(
+        chunk_size=batch_size
+    ):
+        try:
+            digest = keys.lookup_hash(keys.decrypt(record.ciphertext))
+        except vault.KeyMissing:
+            unreadable.append(record.member_id)
+            continue
+        if digest in owner_of:
+            shared.extend((owner_of[digest], record.member_id))
+            continue
+        owner_of[digest] = record.member_id
+        if record.lookup_hash != digest:
+            record.lookup_hash = digest
+            batch.append(record)
+        if len(batch) >= batch_size:
+            MyNumber.objects.bulk_update(batch, ["lookup_hash"])
+            count += len(batch)
+            batch = []
+    if unreadable:
+        raise _unreadable_error(unreadable)
+    if shared:
+        raise VaultError(
+            f"同じ個人番号が複数の加入者に登録されています（{_member_keys(shared)}）。"
+            "元の鍵に戻して誤った方の個人番号を訂正してから、やり直してください。"
+            "何も変更していません。"
+        )
+    MyNumber.objects.bulk_update(batch, ["lookup_hash"])
+    MyNumberHashKey.objects.update_or_create(
+        pk=1, defaults={"fingerprint": vault.hash_key_fingerprint(keys.hash_key.decode())}
+    )
+    transaction.on_commit(vault.forget_verified_hash_keys)
     return count + len(batch)
 
 

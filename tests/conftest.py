@@ -3,11 +3,11 @@ import os
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.test import Client
 
 from insurer.roles import AUDITOR, CLERK, SUPERVISOR
 
 from .factories import InsurerFactory, OfficeFactory
+from .otp import logged_in
 
 
 def pytest_configure(config) -> None:
@@ -64,12 +64,6 @@ def supervisor(db):
 @pytest.fixture
 def auditor(db):
     return make_user(AUDITOR)
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -1,4 +1,20 @@
-"""Test settings: the real settings with a fast password hasher."""
+"""Test settings: the real settings with a fast password hasher.
+
+CI runs with DJANGO_DEBUG unset, i.e. as production, where the settings refuse to load
+without real keys (insurer/keys.py). The test run makes its own: random for each run,
+put in the environment before the settings read it, so nothing published is ever a key
+and the subprocesses the tests start (a Celery worker, commands) share them. A subprocess
+that must start without keys is given an environment without them.
+"""
+
+import os
+import secrets
+
+from cryptography.fernet import Fernet
+
+os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("MY_NUMBER_KEYS", Fernet.generate_key().decode())
+os.environ.setdefault("MY_NUMBER_HASH_KEY", secrets.token_urlsafe(48))
 
 from insurer.settings import *  # noqa: F403
 

@@ -41,7 +41,8 @@ def test_seed_demo_makes_a_realistic_register_with_history():
 
 
 @pytest.mark.django_db
-def test_demo_users_get_their_roles():
+def test_demo_users_get_their_roles(settings):
+    settings.DEBUG = True  # refused outside DEBUG (tests/insurer/test_logins.py)
     out = StringIO()
     call_command("create_demo_users", stdout=out)
     users = {u.username: {g.name for g in u.groups.all()} for u in get_user_model().objects.all()}

@@ -32,7 +32,7 @@ def test_compose_has_the_production_services():
     importlib.import_module("insurer.settings")
 
 
-def test_compose_commands_name_real_modules():
+def test_compose_commands_name_real_modules(db):  # importing the wsgi module checks the vault
     commands = compose_commands()
     web = " ".join(commands["web"])
     wsgi_path = re.search(r"gunicorn (\S+)", web).group(1)
@@ -66,6 +66,8 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         "DJANGO_ALLOWED_HOSTS": "kenpo.example.jp",
         "MY_NUMBER_KEYS": "Kq3u1kS8oCkq3rWcB2v8r3pX0xM1l6yF4d9Q2nJ7sTc=",
         "MY_NUMBER_HASH_KEY": "hash-key-for-the-deploy-check-only",
+        # A database of its own: the vault's system check reads it (an empty one passes).
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy-check.sqlite3'}",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -77,10 +79,13 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_check_deploy_refuses_missing_vault_keys():
+def test_check_deploy_refuses_development_vault_keys():
+    """Outside DEBUG the settings refuse to load without keys (tests/test_keys.py); a DEBUG
+    settings file deployed by mistake is caught by the deploy check."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MY_NUMBER")}
     env.update(
         DJANGO_SETTINGS_MODULE="insurer.settings",
+        DJANGO_DEBUG="1",
         DJANGO_SECURE="1",
         DJANGO_SECRET_KEY="p" * 20 + "x7#Qz!v9@Lm2$Rk8^Wn4&Tb6*Yc1(Hd3)Jf5",
     )
