@@ -13,7 +13,12 @@ from django.db.models.functions import Concat
 
 from members.models import Member
 from members.rules import born_after_for_under, first_of_month, is_active
-from members.selectors import member_facts, member_insured_of, members_active_on
+from members.selectors import (
+    member_facts,
+    member_insured_of,
+    members_active_on,
+    printed_name_sql,
+)
 
 from .models import Certificate
 from .rules import is_reissue_needed, is_renewal_due
@@ -25,15 +30,15 @@ from .selectors import (
 )
 
 PRINTED_MEMBER_FIELDS = {
-    "family_name": "member__family_name",
-    "given_name": "member__given_name",
-    "family_name_kana": "member__family_name_kana",
-    "given_name_kana": "member__given_name_kana",
-    "symbol": "member__office_id",
-    "number": "member__number",
-    "branch": "member__branch",
-    "sex": "member__sex",
-    "birth_date": "member__birth_date",
+    "family_name": printed_name_sql("family", "member__"),
+    "given_name": printed_name_sql("given", "member__"),
+    "family_name_kana": F("member__family_name_kana"),
+    "given_name_kana": F("member__given_name_kana"),
+    "symbol": F("member__office_id"),
+    "number": F("member__number"),
+    "branch": F("member__branch"),
+    "sex": F("member__sex"),
+    "birth_date": F("member__birth_date"),
 }
 
 
@@ -79,14 +84,14 @@ def reissue_needed_rows(as_of: date) -> list[tuple[int, str, str]]:
         office_id=OuterRef("member__office_id"),
         number=OuterRef("member__number"),
         relationship=Member.Relationship.SELF,
-    ).values(full=Concat("family_name", Value(" "), "given_name"))[:1]
+    ).values(full=Concat(printed_name_sql("family"), Value(" "), printed_name_sql("given")))[:1]
     differs = (
         Q(copay__isnull=False)
         | Q(member__birth_date__lte=born_after_for_under(first_of_month(as_of), 70))
         | (Q(is_dependent=True) & ~Q(insured_name=Subquery(insured_name)))
     )
     for printed, current in PRINTED_MEMBER_FIELDS.items():
-        differs |= ~Q(**{printed: F(current)})
+        differs |= ~Q(**{printed: current})
     active = members_active_on(Member.objects.all(), as_of).values("pk")
     candidates = (
         Certificate.objects.filter(

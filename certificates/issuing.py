@@ -18,7 +18,7 @@ from insurer.models import JobRun
 from members.flags import usable_card_condition
 from members.models import Flag, Member
 from members.rules import born_after_for_under, first_of_month
-from members.selectors import member_insured_of, members_active_on
+from members.selectors import member_insured_of, members_active_on, printed_name_sql
 
 from .models import IssueBatch, Notice
 from .selectors import printed_copay, require_insurer
@@ -27,14 +27,14 @@ from .services import _enqueue_render, certificate_issue, certificate_reissue, c
 ISSUING_FLAGS = (Flag.Kind.CERTIFICATE_NEEDED, Flag.Kind.RENEWAL_DUE, Flag.Kind.REISSUE_NEEDED)
 # Members who joined before paper cards ended were sent the one-off notice of 2024.
 NOTICES_FOR_MEMBERS_FROM = date(2024, 12, 2)
-NOTICE_FIELDS = (
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "number",
-    "branch",
-)
+NOTICE_FIELDS = {  # what a notice prints that can change: the member's value of each
+    "family_name": printed_name_sql("family"),
+    "given_name": printed_name_sql("given"),
+    "family_name_kana": F("family_name_kana"),
+    "given_name_kana": F("given_name_kana"),
+    "number": F("number"),
+    "branch": F("branch"),
+}
 
 
 def _issue_for_flag(flag: Flag, *, as_of: date, batch: IssueBatch) -> None:
@@ -62,11 +62,12 @@ def notices_due(as_of: date) -> list[tuple[Member, str]]:
         **{
             f"notice_{name}": Subquery(latest.values(name)[:1])
             for name in (*NOTICE_FIELDS, "symbol", "copay")
-        }
+        },
+        **{f"now_{name}": current for name, current in NOTICE_FIELDS.items()},
     )
     differs = ~Q(notice_symbol=F("office_id"))
-    for name in NOTICE_FIELDS:
-        differs |= ~Q(**{f"notice_{name}": F(name)})
+    for name, current in NOTICE_FIELDS.items():
+        differs |= ~Q(**{f"notice_{name}": current})
     elderly = Q(birth_date__lte=born_after_for_under(first_of_month(as_of), 70)) | Q(
         notice_copay__isnull=False
     )
@@ -74,7 +75,8 @@ def notices_due(as_of: date) -> list[tuple[Member, str]]:
     for member in annotated.filter(differs | elderly):
         insured = member_insured_of(member=member)
         same = all(
-            getattr(member, name) == getattr(member, f"notice_{name}") for name in NOTICE_FIELDS
+            getattr(member, f"now_{name}") == getattr(member, f"notice_{name}")
+            for name in NOTICE_FIELDS
         )
         same = same and member.office_id == member.notice_symbol
         if not same or printed_copay(member, insured, as_of) != member.notice_copay:
@@ -93,8 +95,8 @@ def notices_issue(*, as_of: date, batch: IssueBatch) -> int:
                 batch=batch,
                 reason=reason,
                 issued_on=as_of,
-                family_name=member.family_name,
-                given_name=member.given_name,
+                family_name=member.printed_family_name,
+                given_name=member.printed_given_name,
                 family_name_kana=member.family_name_kana,
                 given_name_kana=member.given_name_kana,
                 birth_date=member.birth_date,

@@ -133,8 +133,8 @@ def printed_fields(
     copay = printed_copay(member, insured, valid_from)
     return {
         "is_dependent": not member.is_insured,
-        "family_name": member.family_name,
-        "given_name": member.given_name,
+        "family_name": member.printed_family_name,
+        "given_name": member.printed_given_name,
         "family_name_kana": member.family_name_kana,
         "given_name_kana": member.given_name_kana,
         "sex": member.sex,
@@ -177,8 +177,8 @@ def printed_data_of_certificate(certificate: Certificate) -> PrintedData:
 def printed_data_now(member: Member, insured: Member | None, as_of: date) -> PrintedData:
     """RI-1: what a certificate would print on `as_of`."""
     return PrintedData(
-        member.family_name,
-        member.given_name,
+        member.printed_family_name,
+        member.printed_given_name,
         member.family_name_kana,
         member.given_name_kana,
         member.office_id,
@@ -193,7 +193,7 @@ def printed_data_now(member: Member, insured: Member | None, as_of: date) -> Pri
 
 def printed_insured_name(member: Member, insured: Member | None) -> str:
     """被保険者氏名, printed on a dependent's certificate (RI-1: printed data too)."""
-    return insured.full_name if insured and not member.is_insured else ""
+    return insured.printed_full_name if insured and not member.is_insured else ""
 
 
 def require_insurer() -> Insurer:

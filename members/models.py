@@ -173,6 +173,20 @@ class Member(models.Model):
         return f"{self.family_name} {self.given_name}"
 
     @property
+    def printed_family_name(self) -> str:
+        """ID-4: the registered name (登録用氏名) is what certificates and notices print;
+        empty means the filed name is its own registered name."""
+        return self.registered_family_name or self.family_name
+
+    @property
+    def printed_given_name(self) -> str:
+        return self.registered_given_name or self.given_name
+
+    @property
+    def printed_full_name(self) -> str:
+        return f"{self.printed_family_name} {self.printed_given_name}"
+
+    @property
     def full_name_kana(self) -> str:
         return f"{self.family_name_kana} {self.given_name_kana}"
 

@@ -4,7 +4,8 @@ import re
 import unicodedata
 from datetime import date
 
-from django.db.models import DateField, Exists, Func, OuterRef, Q, QuerySet
+from django.db.models import DateField, Exists, F, Func, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, NullIf
 
 from .models import Member, MynaStatus, MyNumber
 from .rules import CardStatus, Person, born_after_for_under, looks_like_kana, normalize_kana
@@ -70,6 +71,13 @@ class YearsLater(Func):
     def as_sqlite(self, compiler, connection, **extra):
         sql, params = compiler.compile(self.source_expressions[0])
         return f"date({sql}, '+{self.years} years')", params
+
+
+def printed_name_sql(part: str, prefix: str = "") -> Coalesce:
+    """Member.printed_family_name / printed_given_name in SQL (`part`: family or given)."""
+    return Coalesce(
+        NullIf(F(f"{prefix}registered_{part}_name"), Value("")), F(f"{prefix}{part}_name")
+    )
 
 
 def members_active_on(queryset: QuerySet[Member], day: date) -> QuerySet[Member]:

@@ -143,8 +143,8 @@ def copay_printed(member: Member, head: Member | None, on: date) -> int | None:
 def printed_now(member: Member, head: Member | None, on: date) -> PrintedData:
     """RI-1: what a certificate would print on `on` (被保険者氏名 for a dependant)."""
     return PrintedData(
-        member.family_name,
-        member.given_name,
+        member.printed_family_name,
+        member.printed_given_name,
         member.family_name_kana,
         member.given_name_kana,
         member.office_id,
@@ -153,7 +153,7 @@ def printed_now(member: Member, head: Member | None, on: date) -> PrintedData:
         member.sex,
         member.birth_date,
         copay_printed(member, head, on),
-        f"{head.family_name} {head.given_name}" if head and not member.is_insured else "",
+        head.printed_full_name if head and not member.is_insured else "",
     )
 
 
@@ -270,7 +270,8 @@ def expected_issue(
                 skipped.add((key, kind))
                 return
             copay = copay_printed(member, snap.head_of(member), valid_from)
-            issued.add(Expected(key, reason, valid_from, valid_until, copay, member.family_name))
+            name = member.printed_family_name
+            issued.add(Expected(key, reason, valid_from, valid_until, copay, name))
 
         for kind, reason in sorted(kinds):
             if kind == "certificate_needed":

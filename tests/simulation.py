@@ -192,7 +192,8 @@ class Simulation:
         person retires before 75, and one whose loss at 75 is filed late."""
         couple = [
             self.person("101", "9001", "00", "self", date(1954, 5, 10), date(1990, 4, 1),
-                        standard_monthly_remuneration="300000"),
+                        standard_monthly_remuneration="300000", family_name="髙橋",
+                        family_name_kana="タカハシ"),
             self.person("101", "9001", "01", "spouse", date(1955, 1, 20), date(1990, 4, 1)),
         ]  # fmt: skip
         first = self.start + timedelta(days=1)
@@ -208,6 +209,9 @@ class Simulation:
             add_months(first, 4): [
                 (("102", "9004", "00"), {"lost_on": iso(self.start + timedelta(days=200)),
                                           "loss_reason": "retired"})
+            ],
+            add_months(first, 5): [  # the clerk's registered name for 髙橋 (ID-4)
+                (("101", "9001", "00"), {"registered_family_name": "高橋"})
             ],
         }  # fmt: skip
         return [

@@ -173,3 +173,27 @@ def test_a_later_filed_loss_is_corrected_whichever_night_runs(register, tmp_path
     assert reason == "届出の資格喪失日（2026-09-30）を75歳到達による喪失日に訂正"
     night(night_of, force=True)
     assert Member.history.count() == 4  # imported twice, corrected once each; no more
+
+
+def test_certificates_print_the_registered_name(register, tmp_path):
+    # ID-4: the filed 髙橋 stays in the register; the certificate prints the registered 高橋,
+    # for the member and as a dependant's 被保険者氏名; a new registered name is a reissue.
+    husband = insured(family_name="髙橋", family_name_kana="タカハシ", birth_date="1980-05-05")
+    wife = {**husband, "branch": "01", "relationship": "spouse", "given_name": "花子"}
+    wife.update(given_name_kana="ハナコ", sex="2", standard_monthly_remuneration="")
+    husband["registered_family_name"] = "高橋"
+    import_members(tmp_path, [member_row(**husband), member_row(**wife)])
+    night(D(2026, 12, 1))
+    issue(D(2026, 12, 1))
+    assert {row["branch"]: row["family_name"] for row in certificates()} == {
+        "00": "高橋",
+        "01": "髙橋",
+    }
+    from certificates.models import Certificate
+
+    assert Certificate.objects.get(member__branch="01").insured_name == "高橋 一郎"
+    assert Member.objects.get(branch="00").family_name == "髙橋"
+    wife["registered_family_name"] = "高橋"
+    import_members(tmp_path, [member_row(**wife)], name="again.csv")
+    night(D(2026, 12, 2))
+    assert open_flags() == {("101", "1", "01", "reissue_needed", "")}
