@@ -80,6 +80,15 @@ class InsurerSettings(models.Model):
             "それより早く終わる人はその日まで）。交付日より前の日付なら通常の有効期間になります。空欄で無効。"
         ),
     )
+    name_substitutions = models.TextField(
+        "登録用氏名の置き換え表",
+        default="髙=高\n﨑=崎\n𠮷=吉\n德=徳\n濵=浜\n栁=柳\n淸=清\n槗=橋",
+        blank=True,
+        help_text=(
+            "オンライン資格確認に登録できない文字を、登録できる文字に置き換える表です。"
+            "1行に「髙=高」のように書きます。表にない文字を含む氏名は、カナを登録用氏名の候補にします。"
+        ),
+    )
     round_down_to_month_end = models.BooleanField(
         "有効期限を前月末に切り下げる",
         default=True,

@@ -121,8 +121,12 @@ def desired_flag_querysets(as_of: date, *, registration_deadline_days: int) -> l
         birth_date__gt=born_after_for_under(next_month - timedelta(days=1), 75),
         birth_date__lte=born_after_for_under(month_end(next_month), 75),
     )
+    unregistered_name = active.filter(
+        has_unregistrable_name=True, registered_family_name="", registered_given_name=""
+    )
     return [
         _flag_rows(needed, Flag.Kind.CERTIFICATE_NEEDED, F("need_reason")),
+        _flag_rows(unregistered_name, Flag.Kind.NAME_UNREGISTRABLE),
         _flag_rows(overdue, Flag.Kind.REGISTRATION_OVERDUE),
         _flag_rows(turning_70, Flag.Kind.TURNING_70),
         _flag_rows(turning_75, Flag.Kind.TURNING_75),

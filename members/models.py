@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
@@ -7,7 +8,7 @@ from simple_history.models import HistoricalRecords
 
 from insurer.models import Office, digits_1_to_8, postal_code_validator
 
-from .rules import mask_my_number
+from .rules import mask_my_number, unregistrable_characters
 
 two_digits = RegexValidator(r"^[0-9]{2}$", "枝番は半角数字2桁で入力してください。")
 
@@ -91,6 +92,11 @@ class Member(models.Model):
         help_text="オンライン資格確認に登録できる文字（JIS第1・第2水準）だけの氏名。空欄なら届出氏名と同じ。",
     )
     registered_given_name = models.CharField("登録用氏名（名）", max_length=50, blank=True)
+    # Kept by member_normalize (import, admin, services): the filed name has characters the
+    # national system cannot hold (ID-4), so the nightly worklist can find them in SQL.
+    has_unregistrable_name = models.BooleanField(
+        "登録できない文字を含む氏名", default=False, editable=False
+    )
     created_at = models.DateTimeField("登録日時", auto_now_add=True)
     updated_at = models.DateTimeField("更新日時", auto_now=True)
 
@@ -154,10 +160,31 @@ class Member(models.Model):
                 fields=["name_search"], name="member_name_prefix", opclasses=["text_pattern_ops"]
             ),
             models.Index(fields=["birth_date"], name="member_birth_date"),
+            models.Index(
+                fields=["id"],
+                condition=Q(has_unregistrable_name=True),
+                name="member_unregistrable_name",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.key} {self.full_name}"
+
+    def clean(self) -> None:
+        """ID-4: once a registered name is given, what is printed must be registrable."""
+        if not (self.registered_family_name or self.registered_given_name):
+            return
+        errors = {}
+        for part, label in (("family", "氏"), ("given", "名")):
+            printed = getattr(self, f"registered_{part}_name") or getattr(self, f"{part}_name")
+            bad = unregistrable_characters(printed)
+            if bad:
+                errors[f"registered_{part}_name"] = (
+                    f"登録用氏名（{label}）にオンライン資格確認で使えない文字（{bad}）があります。"
+                    "JIS第1・第2水準の文字で入力してください。"
+                )
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def symbol(self) -> str:
@@ -355,6 +382,7 @@ class Flag(models.Model):
         CERTIFICATE_NEEDED = "certificate_needed", "資格確認書が必要"
         RENEWAL_DUE = "renewal_due", "更新対象"
         REISSUE_NEEDED = "reissue_needed", "再交付が必要"
+        NAME_UNREGISTRABLE = "name_unregistrable", "登録用氏名の確認待ち（登録できない文字）"
         RETURN_REQUESTED = "return_requested", "返納依頼"
         REGISTRATION_OVERDUE = "registration_overdue", "オンライン資格確認への登録遅れ"
         TURNING_70 = "turning_70", "来月70歳（高齢受給者）"

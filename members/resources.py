@@ -246,10 +246,15 @@ class MemberResource(StrictModelResource):
     # --- per row --------------------------------------------------------------------
 
     def import_instance(self, instance: Member, row, **kwargs) -> None:
+        gives_registered = any(
+            str(row.get(column) or "").strip()
+            for column in ("registered_family_name", "registered_given_name")
+        )
+        previous = (instance.family_name, instance.given_name) if instance.pk else None
         try:
             super().import_instance(instance, row, **kwargs)
         finally:
-            member_normalize(instance)
+            member_normalize(instance, previous_name=None if gives_registered else previous)
 
     def row_rule_problems(self, member: Member, row_number: int | None):
         if not member.is_insured and member.office_id and member.number:

@@ -71,6 +71,54 @@ def looks_like_kana(value: str) -> bool:
     return bool(normalized) and is_katakana(normalized)
 
 
+# --- ID-4 登録用氏名 --------------------------------------------------------------------
+
+# Variation selectors (異体字セレクタ) ask for a glyph variant the national system cannot
+# hold; the base character is what gets registered.
+_VARIATION_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+
+
+def is_registrable_name(text: str) -> bool:
+    """ID-4: every character is in JIS X 0208 — the text encodes in ISO-2022-JP. (CP932 is
+    wider: 髙 and 﨑 are CP932 extensions, so "encodes in CP932" is not the test.)"""
+    try:
+        text.encode("iso2022_jp")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unregistrable_characters(text: str) -> str:
+    """The characters of `text` the national system cannot hold, each once, in order."""
+    return "".join(dict.fromkeys(c for c in text if not is_registrable_name(c)))
+
+
+def parse_name_substitutions(text: str) -> dict[str, str]:
+    """The insurer's substitution table: one `髙=高` (or `髙→高`) per line."""
+    table = {}
+    for line in (text or "").splitlines():
+        source, _, target = line.strip().replace("→", "=").partition("=")
+        if source.strip() and target.strip():
+            table[source.strip()] = target.strip()
+    return table
+
+
+def registered_name_proposal(*, name: str, kana: str, substitutions: dict[str, str]) -> str:
+    """ID-4 for one part of a name: the substitution table, else the kana."""
+    proposal = "".join(substitutions.get(c, c) for c in _VARIATION_SELECTORS.sub("", name))
+    return proposal if is_registrable_name(proposal) else kana
+
+
+def is_name_unregistered(
+    *, family_name: str, given_name: str, registered_family_name: str, registered_given_name: str
+) -> bool:
+    """ID-4: the filed name has characters outside JIS X 0208 and no registered name has
+    been confirmed yet (flag `name_unregistrable`)."""
+    if registered_family_name or registered_given_name:
+        return False
+    return not is_registrable_name(family_name + given_name)
+
+
 # --- マイナ保険証 status (§4) -------------------------------------------------------------
 
 
@@ -441,11 +489,13 @@ def register_flags(
     holds_certificate_on: bool = False,
     has_accepted_lost_card_case: bool = False,
     has_care_needs_approval: bool = False,
+    is_name_unregistered: bool = False,
 ) -> set[tuple[str, str]]:
     """§9 for one member on `as_of`: the (flag, reason) pairs that hold.
 
     Covers the flags that read the register: certificate_needed (with its §5 reason),
-    registration_overdue, turning_70, turning_75. Only active members carry flags.
+    registration_overdue, turning_70, turning_75, name_unregistrable (ID-4). Only active
+    members carry flags.
     """
     if not is_active(person, insured, as_of):
         return set()
@@ -469,4 +519,6 @@ def register_flags(
         flags.add(("turning_70", ""))
     if is_turning_75(person.birth_date, as_of):
         flags.add(("turning_75", ""))
+    if is_name_unregistered:
+        flags.add(("name_unregistrable", ""))
     return flags

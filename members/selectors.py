@@ -8,7 +8,15 @@ from django.db.models import DateField, Exists, F, Func, OuterRef, Q, QuerySet, 
 from django.db.models.functions import Coalesce, NullIf
 
 from .models import Member, MynaStatus, MyNumber
-from .rules import CardStatus, Person, born_after_for_under, looks_like_kana, normalize_kana
+from .rules import (
+    CardStatus,
+    Person,
+    born_after_for_under,
+    looks_like_kana,
+    normalize_kana,
+    parse_name_substitutions,
+    registered_name_proposal,
+)
 
 _KEY_SEPARATORS = re.compile(r"[\s\-‐－―ー/・]+")
 
@@ -171,4 +179,18 @@ def card_status_facts(status: MynaStatus | None) -> CardStatus | None:
         registration=status.registration,
         ecert_expires_on=status.ecert_expires_on,
         is_dereg_requested=status.is_dereg_requested,
+    )
+
+
+def registered_name_proposal_for(*, member: Member, substitutions_text: str) -> tuple[str, str]:
+    """ID-4: the registered name (氏, 名) to propose to the clerk, from the insurer's
+    substitution table (保険者設定), else the kana, part by part."""
+    table = parse_name_substitutions(substitutions_text)
+    return (
+        registered_name_proposal(
+            name=member.family_name, kana=member.family_name_kana, substitutions=table
+        ),
+        registered_name_proposal(
+            name=member.given_name, kana=member.given_name_kana, substitutions=table
+        ),
     )

@@ -15,6 +15,7 @@ from . import vault
 from .models import Member, MynaStatus, MyNumber, MyNumberAccessLog, MyNumberHashKey
 from .rules import (
     born_after_for_under,
+    is_registrable_name,
     loss_at_75,
     my_number_error,
     normalize_kana,
@@ -34,12 +35,17 @@ class VaultError(Exception):
     """A vault-wide job (rotation, re-hash) cannot be done; nothing was changed."""
 
 
-def member_normalize(member: Member) -> None:
-    """Kana to full-width katakana, names trimmed (import, admin and services alike)."""
-    member.family_name = (member.family_name or "").strip()
-    member.given_name = (member.given_name or "").strip()
+def member_normalize(member: Member, *, previous_name: tuple[str, str] | None = None) -> None:
+    """Kana to full-width katakana, names trimmed, the ID-4 mark kept (import, admin and
+    services alike). When the filed name changed (`previous_name` was the stored one) and
+    the same write gives no registered name, the old registered name no longer applies."""
+    for name in ("family_name", "given_name", "registered_family_name", "registered_given_name"):
+        setattr(member, name, (getattr(member, name) or "").strip())
     member.family_name_kana = normalize_kana(member.family_name_kana)
     member.given_name_kana = normalize_kana(member.given_name_kana)
+    if previous_name is not None and previous_name != (member.family_name, member.given_name):
+        member.registered_family_name = member.registered_given_name = ""
+    member.has_unregistrable_name = not is_registrable_name(member.family_name + member.given_name)
 
 
 def member_validate_household(member: Member) -> None:
@@ -60,6 +66,20 @@ def member_save(*, member: Member, user: AbstractBaseUser | None, reason: str) -
     member.full_clean()
     member_validate_household(member)
     save_with_history(member, reason=reason, user=user, clean=False)  # cleaned above
+    return member
+
+
+@transaction.atomic
+def member_confirm_registered_name(
+    *, member: Member, family_name: str, given_name: str, user: AbstractBaseUser | None
+) -> Member:
+    """ID-4: a clerk confirms the name the national system will hold (登録用氏名); the
+    filed name stays as it is. The nightly run then closes `name_unregistrable`, and a
+    certificate printed with the old name is reissued (RI-1)."""
+    member.registered_family_name, member.registered_given_name = family_name, given_name
+    member_normalize(member)
+    member.full_clean()
+    save_with_history(member, reason="登録用氏名を確認", user=user, clean=False)
     return member
 
 

@@ -34,6 +34,7 @@ from members.rules import (
     is_active,
     is_awaiting_registration,
     is_elderly,
+    is_name_unregistered,
     loss_at_75,
     register_flags,
 )
@@ -201,6 +202,12 @@ def expected_flags(snap: Snapshot, as_of: date) -> dict[Key, set[tuple[str, str]
             holds_certificate_on=any(c.valid_from <= as_of <= c.valid_until for c in issued),
             has_accepted_lost_card_case=apps["has_accepted_lost_card_case"],
             has_care_needs_approval=apps["has_care_needs_approval"],
+            is_name_unregistered=is_name_unregistered(
+                family_name=member.family_name,
+                given_name=member.given_name,
+                registered_family_name=member.registered_family_name,
+                registered_given_name=member.registered_given_name,
+            ),
         )
         need = snap.need_reason(member, as_of)
         active = is_active(person, insured, as_of)

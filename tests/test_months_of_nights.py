@@ -197,3 +197,41 @@ def test_certificates_print_the_registered_name(register, tmp_path):
     import_members(tmp_path, [member_row(**wife)], name="again.csv")
     night(D(2026, 12, 2))
     assert open_flags() == {("101", "1", "01", "reissue_needed", "")}
+
+
+def test_a_filed_name_outside_jis_x_0208_waits_for_its_registered_name(register, tmp_path):
+    # ID-4 through the files and the worklist: 髙橋 is filed → name_unregistrable; a
+    # registered name that is itself outside JIS X 0208 is refused; a good one closes it;
+    # a later change of the filed name makes the old registered name lapse.
+    from members.selectors import registered_name_proposal_for
+    from members.services import member_confirm_registered_name
+    from tests.importing import run_import, write_csv
+    from tests.jobs import MEMBER_COLUMNS, MEMBERS
+
+    row = insured(family_name="髙橋", family_name_kana="タカハシ", birth_date="1980-05-05")
+    import_members(tmp_path, [member_row(**row)])
+    night(D(2026, 12, 1))
+    assert (*KEY, "name_unregistrable", "") in open_flags()
+    member = Member.objects.get()
+    assert member.has_unregistrable_name
+    assert registered_name_proposal_for(member=member, substitutions_text="髙=高") == (
+        "高橋",
+        "一郎",
+    )
+    bad = member_row(**row, registered_family_name="髙橋")
+    lines = [",".join(MEMBER_COLUMNS), ",".join(bad[c] for c in MEMBER_COLUMNS)]
+    refused = run_import(MEMBERS, write_csv(tmp_path, "bad.csv", lines))
+    assert not refused.ok
+    assert refused.problems == [
+        "2行目 [registered_family_name]: 登録用氏名（氏）にオンライン資格確認で使えない文字（髙）"
+        "があります。JIS第1・第2水準の文字で入力してください。"
+    ]
+    member_confirm_registered_name(member=member, family_name="高橋", given_name="", user=None)
+    night(D(2026, 12, 2))
+    assert (*KEY, "name_unregistrable", "") not in open_flags()
+    assert member.history.first().history_change_reason == "登録用氏名を確認"
+    import_members(tmp_path, [member_row(**{**row, "family_name": "髙木"})], name="renamed.csv")
+    member.refresh_from_db()
+    assert (member.registered_family_name, member.has_unregistrable_name) == ("", True)
+    night(D(2026, 12, 3))
+    assert (*KEY, "name_unregistrable", "") in open_flags()

@@ -6,6 +6,8 @@ from members.rules import (
     anniversary,
     born_after_for_under,
     is_katakana,
+    is_name_unregistered,
+    is_registrable_name,
     looks_like_kana,
     mask_my_number,
     my_number_check_digit,
@@ -13,8 +15,11 @@ from members.rules import (
     myna_state,
     normalize_kana,
     normalize_my_number,
+    parse_name_substitutions,
     reach,
+    registered_name_proposal,
     status_row_is_stale,
+    unregistrable_characters,
 )
 
 
@@ -151,3 +156,47 @@ def test_stale_rows_are_older_than_the_stored_as_of():
 )
 def test_myna_state(card, registration, dereg, state):
     assert myna_state(card=card, registration=registration, is_dereg_requested=dereg) == state
+
+
+# --- ID-4 registered names ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "registrable"),
+    [
+        ("山田太郎", True),
+        ("ヤマダ", True),
+        ("ＡＢＣ", True),  # full-width alphanumerics are JIS X 0208
+        ("髙橋", False),  # 髙 is a CP932 (IBM) extension, not JIS X 0208
+        ("山﨑", False),
+        ("𠮷田", False),
+        ("德永", False),
+        ("ﾔﾏﾀﾞ", False),  # half-width kana
+        ("葛\U000e0100城", False),  # an ideographic variation selector
+    ],
+)
+def test_registrable_is_jis_x_0208_not_cp932(text, registrable):
+    assert is_registrable_name(text) is registrable
+    if text in {"髙橋", "山﨑"}:
+        assert text.encode("cp932")  # CP932 holds them: it is not the test
+
+
+def test_registered_name_is_proposed_from_the_table_else_the_kana():
+    table = parse_name_substitutions("髙=高\n﨑→崎\n\n  𠮷 = 吉 \nbad line")
+    assert table == {"髙": "高", "﨑": "崎", "𠮷": "吉"}
+    proposal = registered_name_proposal  # (one part of a name at a time)
+    assert proposal(name="髙橋", kana="タカハシ", substitutions=table) == "高橋"
+    assert proposal(name="𠮷田", kana="ヨシダ", substitutions=table) == "吉田"
+    assert proposal(name="德永", kana="トクナガ", substitutions=table) == "トクナガ"
+    assert proposal(name="葛\U000e0100城", kana="カツラギ", substitutions=table) == "葛城"
+    assert proposal(name="山田", kana="ヤマダ", substitutions=table) == "山田"
+
+
+def test_name_unregistered_until_a_registered_name_is_given():
+    filed = {"family_name": "髙橋", "given_name": "一郎"}
+    assert is_name_unregistered(**filed, registered_family_name="", registered_given_name="")
+    assert not is_name_unregistered(
+        **filed, registered_family_name="高橋", registered_given_name=""
+    )
+    assert not is_name_unregistered(
+        family_name="高橋", given_name="一郎", registered_family_name="", registered_given_name=""
+    )
+    assert unregistrable_characters("髙﨑髙") == "髙﨑"
