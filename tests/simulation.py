@@ -43,6 +43,7 @@ from tests.oracle import (
 OFFICES = ("101", "102")
 FAMILY = [("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ")]
 FAMILY += [("渡辺", "ワタナベ"), ("伊藤", "イトウ"), ("山本", "ヤマモト"), ("中村", "ナカムラ")]
+FAMILY += [("髙橋", "タカハシ"), ("山﨑", "ヤマサキ")]  # outside JIS X 0208 (ID-4)
 GIVEN = [("一郎", "イチロウ"), ("花子", "ハナコ"), ("健", "ケン"), ("陽子", "ヨウコ")]
 REMUNERATION = [200_000, 260_000, 279_000, 280_000, 300_000, 500_000]
 CARDS = [("none", "unregistered"), ("held", "unregistered"), ("held", "registered")]
@@ -294,7 +295,7 @@ class Simulation:
                 [
                     "rename", "rename", "correct", "remuneration", "remuneration",
                     "income_reduction", "loss", "loss", "late_loss", "withdraw",
-                    "registered", "voluntary", "residence", "newborn",
+                    "registered", "voluntary", "residence", "newborn", "registered_name",
                 ]
             )  # fmt: skip
             if event == "rename" and (chosen := pick(active)):
@@ -351,6 +352,11 @@ class Simulation:
                 key, row = chosen
                 row["oqs_registered_on"] = iso(day - timedelta(days=rng.randint(0, 3)))
                 row["notified_on"] = row["notified_on"] or iso(day - timedelta(days=8))
+            elif event == "registered_name" and (
+                chosen := pick(lambda r: r["family_name"] in {"髙橋", "山﨑"})
+            ):
+                key, row = chosen
+                row["registered_family_name"] = {"髙橋": "高橋", "山﨑": "山崎"}[row["family_name"]]
             elif event == "voluntary" and (
                 chosen := pick(lambda r: r["relationship"] == "self" and active(r))
             ):

@@ -18,6 +18,7 @@ def test_months_of_nights_agree_with_the_rules(tmp_path):
         assert seen[what], f"the simulation never saw {what}: {dict(seen)}"
     assert seen["reissue"] and seen["late loss filed"] and seen["loss withdrawn"]
     assert seen["common end date set"] and seen["nightly re-run"] and seen["issuing re-run"]
+    assert seen["name_unregistrable"] and seen["registered_name"]
 
 
 SEEDS = [int(s) for s in os.environ.get("SIMULATION_SEEDS", "1,2,3,4,5,6,7,8,9,10").split(",")]
