@@ -15,7 +15,7 @@ from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 
 # The worklist also reads the certificates app's records (certificates, applications,
 # lost-card cases): plain queries; certificates/flags.py adds the certificate flags.
-from certificates.flags import certificate_flag_rows
+from certificates.flags import certificate_flag_querysets
 from certificates.selectors import (
     has_accepted_lost_card_sql,
     has_care_needs_sql,
@@ -149,9 +149,12 @@ def flags_recompute(*, as_of: date, run: JobRun) -> dict[str, dict[str, int]]:
     """
     settings = insurer_settings_get()
     select_sql, params = _union_sql(
-        desired_flag_querysets(
-            as_of, registration_deadline_days=settings.registration_deadline_days
-        )
+        [
+            *desired_flag_querysets(
+                as_of, registration_deadline_days=settings.registration_deadline_days
+            ),
+            *certificate_flag_querysets(as_of, renewal_lead_days=settings.renewal_lead_days),
+        ]
     )
     flag_table = connection.ops.quote_name(Flag._meta.db_table)
     with connection.cursor() as cursor:
@@ -166,10 +169,6 @@ def flags_recompute(*, as_of: date, run: JobRun) -> dict[str, dict[str, int]]:
             f"CREATE TEMPORARY TABLE {ROWS_TABLE} (member_id bigint, kind varchar(24), reason varchar(24))"
         )
         cursor.execute(f"INSERT INTO {ROWS_TABLE} (member_id, kind, reason) {select_sql}", params)
-        cursor.executemany(
-            f"INSERT INTO {ROWS_TABLE} (member_id, kind, reason) VALUES (%s, %s, %s)",
-            certificate_flag_rows(as_of, renewal_lead_days=settings.renewal_lead_days),
-        )
         # One open flag per (member, kind) holds by construction: the desired set has that
         # as its primary key, whatever the queries above returned (a member with two
         # certificates to return is one flag; certificate_needed has one reason by §5).

@@ -59,12 +59,10 @@ def member_insured_of(*, member: Member) -> Member | None:
     ).first()
 
 
-class YearsLater(Func):
-    """A date `years` later, in SQL, for narrowing reads by an anniversary (AGE-0).
-
-    On 29 February PostgreSQL gives 28 February and SQLite 1 March, where AGE-0 says
-    1 March: a read narrowed with it keeps every row the rule needs (and at most a few
-    more on PostgreSQL), and the rule decides each one."""
+class Anniversary(Func):
+    """AGE-0 in SQL: the same month and day `years` later, 29 February becoming 1 March in
+    a year without one — exactly `members.rules.anniversary`, so a condition on it can
+    stand in for the rule (PostgreSQL's `+ interval` alone would give 28 February)."""
 
     output_field = DateField()
 
@@ -74,9 +72,15 @@ class YearsLater(Func):
 
     def as_postgresql(self, compiler, connection, **extra):
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"(({sql}) + make_interval(years => {self.years}))::date", params
+        later = f"((%(d)s) + make_interval(years => {self.years}))::date"
+        template = (
+            "(CASE WHEN EXTRACT(MONTH FROM (%(d)s)) = 2 AND EXTRACT(DAY FROM (%(d)s)) = 29 "
+            f"AND EXTRACT(DAY FROM {later}) = 28 THEN {later} + 1 ELSE {later} END)"
+        )
+        return template % {"d": sql}, list(params) * template.count("%(d)s")
 
     def as_sqlite(self, compiler, connection, **extra):
+        # SQLite moves 29 February of a year without one to 1 March, as AGE-0 does.
         sql, params = compiler.compile(self.source_expressions[0])
         return f"date({sql}, '+{self.years} years')", params
 

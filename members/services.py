@@ -22,7 +22,7 @@ from .rules import (
     normalize_my_number,
     status_row_is_stale,
 )
-from .selectors import YearsLater
+from .selectors import Anniversary
 
 MY_NUMBER_IN_USE = "この個人番号は別の加入者に登録されています。"
 REVEAL_REASON_REQUIRED = "表示する理由を入力してください。"
@@ -286,17 +286,19 @@ def members_apply_loss_at_75(*, as_of: date) -> int:
         relationship=Member.Relationship.SELF,
     )
     insured_loses_at_75 = insured.filter(birth_date__lte=cutoff).filter(
-        Q(lost_on__isnull=True) | Q(lost_on__gte=YearsLater("birth_date", 75))
+        Q(lost_on__isnull=True) | Q(lost_on__gte=Anniversary("birth_date", 75))
     )
     # Two indexed reads (by birth date), not an OR over a per-row subquery.
     reached_75 = Member.objects.filter(birth_date__lte=cutoff).filter(
-        Q(lost_on__isnull=True) | Q(lost_on__gt=YearsLater("birth_date", 75))
+        Q(lost_on__isnull=True) | Q(lost_on__gt=Anniversary("birth_date", 75))
     )
     of_insured_75 = (
         Member.objects.exclude(relationship=Member.Relationship.SELF)
         .annotate(insured_birth_date_at_75=Subquery(insured_loses_at_75.values("birth_date")[:1]))
         .filter(insured_birth_date_at_75__isnull=False)
-        .filter(Q(lost_on__isnull=True) | Q(lost_on__gt=YearsLater("insured_birth_date_at_75", 75)))
+        .filter(
+            Q(lost_on__isnull=True) | Q(lost_on__gt=Anniversary("insured_birth_date_at_75", 75))
+        )
     )
     candidates = {
         member.pk: member

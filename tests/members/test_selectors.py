@@ -125,3 +125,23 @@ def test_member_page_queries_are_bounded(supervisor_client, office, django_asser
     supervisor_client.get(reverse("admin:members_member_change", args=[insured.pk]))
     with django_assert_max_num_queries(20):
         supervisor_client.get(reverse("admin:members_member_change", args=[insured.pk]))
+
+
+@pytest.mark.django_db
+def test_anniversary_in_sql_is_age_0(office):
+    """The SQL anniversary equals members.rules.anniversary on every database, 29 February
+    and 1 March births included, to leap and common years."""
+    from members.rules import anniversary
+    from members.selectors import Anniversary
+
+    births = [date(1952, 2, 29), date(1951, 3, 1), date(1952, 3, 1), date(1950, 12, 31)]
+    births += [date(1956, 2, 28), date(1960, 1, 1), date(1955, 6, 15)]
+    for index, birth in enumerate(births):
+        MemberFactory(office=office, number=str(index + 1), birth_date=birth)
+    for years in (70, 72, 75, 76):
+        rows = Member.objects.annotate(day=Anniversary("birth_date", years)).values_list(
+            "birth_date", "day"
+        )
+        assert {birth: day for birth, day in rows} == {
+            birth: anniversary(birth, years) for birth in births
+        }
