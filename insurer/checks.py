@@ -10,6 +10,7 @@ NO_HISTORY = {
     "members.Flag",
     "insurer.JobRun",
     "certificates.CertificatePrintLog",
+    "certificates.DownloadLog",
 }
 
 

@@ -23,16 +23,18 @@ from insurer.imports import EXPORT_FORMATS, IMPORT_FORMATS
 
 from .admin_mixins import MemberSearchMixin
 from .flags import open_flags_for
-from .models import Flag, Member, MynaStatus, MyNumberAccessLog
+from .models import NUMERIC_KEY_ORDER, Flag, Member, MynaStatus, MyNumberAccessLog
 from .resources import FlagResource, MemberResource, MynaStatusResource
 from .rules import MYNA_STATES, my_number_error, myna_state, normalize_kana
 from .selectors import (
     MYNA_STATE_FILTERS,
     member_household,
+    member_records,
     member_search,
     members_active_on,
     members_inactive_on,
     my_number_masked,
+    myna_state_label,
 )
 from .services import member_save, member_validate_household, my_number_register, my_number_reveal
 
@@ -139,6 +141,7 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
     show_facets = ShowFacets.NEVER
     paginator = LargeTablePaginator
     list_per_page = 50
+    ordering = NUMERIC_KEY_ORDER  # 1001-2 before 1001-10, served by member_numeric_key
     autocomplete_fields = ("office",)
     readonly_fields = ("created_at", "updated_at")
     change_form_template = "admin/members/member/change_form.html"
@@ -217,19 +220,31 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The clerk's hub: status with MY-2's answer, certificates, open flags,
+        lost-card cases, applications and inquiries, each with its next step."""
         member = self.get_object(request, object_id)
         extra_context = extra_context or {}
         if member is not None:
             status = getattr(member, "myna_status", None)
+            label, usable = myna_state_label(
+                status,
+                timezone.localdate(),
+                has_open_lost_case=member.lost_card_cases.filter(status="open").exists(),
+            )
             extra_context.update(
                 household=member_household(member=member),
                 myna_status=status,
-                myna_state_label=self.myna_state_display(member),
+                myna_state_label=label,
+                myna_usable=usable,
                 my_number_masked=my_number_masked(member=member),
                 can_reveal=request.user.has_perm("members.reveal_mynumber"),
                 open_flags=open_flags_for(member=member),
-                certificates=member.certificates.order_by("-valid_from")[:10],
                 can_issue=request.user.has_perm("certificates.add_certificate"),
+                can_add_case=request.user.has_perm("certificates.add_lostcardcase"),
+                can_add_application=request.user.has_perm("certificates.add_application"),
+                can_add_inquiry=request.user.has_perm("inquiries.add_inquiry"),
+                today=timezone.localdate(),
+                **member_records(member=member),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Concat
+from django.db.models.functions import Concat, LPad
 from simple_history.models import HistoricalRecords
 
 from insurer.models import Office, digits_1_to_8, postal_code_validator
@@ -10,6 +10,14 @@ from insurer.models import Office, digits_1_to_8, postal_code_validator
 from .rules import mask_my_number
 
 two_digits = RegexValidator(r"^[0-9]{2}$", "枝番は半角数字2桁で入力してください。")
+
+
+# 記号 and 番号 are digit strings of varying length: padded, they sort as numbers.
+NUMERIC_KEY_ORDER = (
+    LPad("office_id", 8, models.Value("0")),
+    LPad("number", 8, models.Value("0")),
+    F("branch"),
+)
 
 
 class Member(models.Model):
@@ -154,6 +162,8 @@ class Member(models.Model):
                 fields=["name_search"], name="member_name_prefix", opclasses=["text_pattern_ops"]
             ),
             models.Index(fields=["birth_date"], name="member_birth_date"),
+            # The admin list's order: numbers as numbers (1001-2 before 1001-10).
+            models.Index(*NUMERIC_KEY_ORDER, name="member_numeric_key"),
         ]
 
     def __str__(self) -> str:

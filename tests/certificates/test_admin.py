@@ -22,7 +22,7 @@ WRITERS = {CLERK: 200, SUPERVISOR: 200, AUDITOR: 403}
 
 @pytest.fixture
 def records(db, office, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+    settings.PRIVATE_FILES_ROOT = tmp_path
     InsurerFactory()
     member = MemberFactory(office=office, number="21", family_name_kana="スズキ")
     MynaStatusFactory(member=member, card="none", registration="unregistered")
@@ -103,7 +103,7 @@ def test_printing_from_the_admin_is_logged(clerk_client, clerk, records):
     response = clerk_client.get(
         reverse("admin:certificates_certificate_print", args=[certificate.pk])
     )
-    assert response["Content-Type"] == "application/pdf" and response.content.startswith(b"%PDF")
+    assert response["Content-Type"] == "application/pdf" and b"".join(response.streaming_content).startswith(b"%PDF")
     assert CertificatePrintLog.objects.get().user == clerk
 
 

@@ -116,6 +116,23 @@ def test_every_page_for_every_role(role_client, register):
 
 
 @pytest.mark.django_db
+def test_member_page_says_an_open_lost_card_case_makes_the_card_unusable(
+    clerk_client, register
+):
+    """MY-2: registered, but the card was lost and the case is open: not 登録済/usable."""
+    from certificates.models import LostCardCase
+
+    insured, _ = register
+    url = reverse("admin:members_member_change", args=[insured.pk])
+    LostCardCase.objects.create(
+        member=insured, lost_on=insured.myna_status.as_of, reported_on=insured.myna_status.as_of
+    )
+    html = clerk_client.get(url).content.decode()
+    assert "利用できない（カード紛失の対応中・登録済）" in html
+    assert "利用できる）" not in html
+
+
+@pytest.mark.django_db
 def test_member_page_shows_household_status_and_masked_number(supervisor_client, register):
     insured, spouse = register
     html = supervisor_client.get(
@@ -123,7 +140,7 @@ def test_member_page_shows_household_status_and_masked_number(supervisor_client,
     ).content.decode()
     assert "世帯（記号 1001・番号 12）" in html
     assert spouse.full_name in html
-    assert 'id="myna-state">登録済<' in html
+    assert 'id="myna-state">登録済（利用できる）<' in html
     assert "国のデータ 2026-10-31 時点" in html
     assert "********3214" in html
     assert "理由を入力して表示" in html
