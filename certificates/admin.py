@@ -642,3 +642,12 @@ class CertificatePrintLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("at", "certificate", "user")
     list_select_related = ("certificate", "user")
     date_hierarchy = "at"
+
+
+@admin.register(DownloadLog)
+class DownloadLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("at", "kind", "batch", "file_name", "user", "ip_address")
+    list_filter = ("kind",)
+    list_select_related = ("batch", "user")
+    date_hierarchy = "at"
+    show_facets = ShowFacets.NEVER

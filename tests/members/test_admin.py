@@ -116,9 +116,7 @@ def test_every_page_for_every_role(role_client, register):
 
 
 @pytest.mark.django_db
-def test_member_page_says_an_open_lost_card_case_makes_the_card_unusable(
-    clerk_client, register
-):
+def test_member_page_says_an_open_lost_card_case_makes_the_card_unusable(clerk_client, register):
     """MY-2: registered, but the card was lost and the case is open: not 登録済/usable."""
     from certificates.models import LostCardCase
 
