@@ -11,6 +11,7 @@ class InsurerAdminSite(admin.AdminSite):
     site_title = "資格管理"
     index_title = "業務メニュー"
     index_template = "admin/insurer_index.html"
+    site_url = None  # no public site: no 「サイトを表示」 link
 
     def index(self, request, extra_context=None):
         extra_context = extra_context or {}

@@ -15,6 +15,7 @@ from import_export.admin import ExportMixin, ImportExportMixin, ImportMixin
 
 from insurer.admin_utils import (
     HistoryAdmin,
+    JapaneseImportMixin,
     LargeTablePaginator,
     OfficeSymbolFilter,
     ReadOnlyAdminMixin,
@@ -114,7 +115,7 @@ class MemberAdminForm(forms.ModelForm):
 
 
 @admin.register(Member)
-class MemberAdmin(ImportExportMixin, HistoryAdmin):
+class MemberAdmin(JapaneseImportMixin, ImportExportMixin, HistoryAdmin):
     form = MemberAdminForm
     resource_classes = [MemberResource]
     import_formats = IMPORT_FORMATS
@@ -274,7 +275,9 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
     @method_decorator(sensitive_post_parameters())
     def my_number_reveal_view(self, request, object_id: int):
         if not request.user.has_perm("members.reveal_mynumber"):
-            raise PermissionDenied
+            raise PermissionDenied(
+                "個人番号を表示できるのは管理者だけです（表示は理由とともに取扱記録に残ります）。"
+            )
         member = get_object_or_404(Member.objects.select_related("my_number"), pk=object_id)
         context = {
             **self.admin_site.each_context(request),
@@ -301,7 +304,9 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
 
 
 @admin.register(MynaStatus)
-class MynaStatusAdmin(MemberSearchMixin, ImportMixin, ExportMixin, HistoryAdmin):
+class MynaStatusAdmin(
+    MemberSearchMixin, JapaneseImportMixin, ImportMixin, ExportMixin, HistoryAdmin
+):
     """National data: imported, never typed in."""
 
     resource_classes = [MynaStatusResource]
