@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.utils import timezone
 
-from .dashboard import dashboard_numbers, my_overdue_count
+from .dashboard import dashboard_numbers, my_overdue_count, worklist_bars
 
 
 class InsurerAdminSite(admin.AdminSite):
@@ -18,4 +18,6 @@ class InsurerAdminSite(admin.AdminSite):
         extra_context["my_overdue"] = my_overdue_count(request.user)
         if request.user.has_perm("insurer.dashboard_insurer"):
             extra_context["dashboard"] = dashboard_numbers(timezone.localdate())
+        elif request.user.has_perm("members.view_flag"):  # clerks: the day's worklist
+            extra_context.update(show_worklist=True, worklist=worklist_bars())
         return super().index(request, extra_context)

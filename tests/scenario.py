@@ -1,16 +1,17 @@
 """One small office with a record of every kind, built through the services: what the
 page crawl and the browser tests open.
 
-1001-2-00  山田 太郎   no card: a certificate from today's scheduled batch (rendered)
+1001-2-00  山田 太郎   no card: a certificate from yesterday's scheduled batch (rendered)
 1001-2-01  山田 花子   his spouse, no card: in the same batch
 1001-3-00  佐藤 花子   a usable card, a My Number: the lost-card and reveal cases
 1001-4-00  高橋 健     a usable card and a 要配慮者 application waiting for a decision
-1001-10-00 鈴木 一郎   no card, joined after today's batch: issued from the member page
+1001-10-00 鈴木 一郎   no card, joined after that batch: on today's worklist, to be issued
+                       from the member page
 """
 
 import importlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
@@ -105,12 +106,13 @@ def build_register(today: date) -> Register:
         given_name="健",
         family_name_kana="タカハシ",
         given_name_kana="ケン",
-        birth_date=date(1950, 1, 10),
+        birth_date=date(1958, 1, 10),
     )
     MynaStatusFactory(member=takahashi, as_of=today)
 
-    assert nightly_run(run_date=today, trigger="test").status == "succeeded"
-    run = certificates_issue_run(run_date=today, trigger="test")
+    yesterday = today - timedelta(days=1)
+    assert nightly_run(run_date=yesterday, trigger="test").status == "succeeded"
+    run = certificates_issue_run(run_date=yesterday, trigger="test")
     assert run.status == "succeeded", run.error
     batch = batch_render(batch_id=run.counts["batch"])
 
@@ -124,6 +126,7 @@ def build_register(today: date) -> Register:
         acquired_on=today,
     )
     MynaStatusFactory(member=suzuki, card="none", registration="unregistered", as_of=today)
+    assert nightly_run(run_date=today, trigger="test").status == "succeeded"
     care_needs = application_receive(
         application=Application(
             member=takahashi,
