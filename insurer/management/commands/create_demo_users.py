@@ -15,6 +15,11 @@ DEMO_USERS = (
 class Command(BaseCommand):
     help = "デモ用のログイン（担当者・管理者・監査）を作り、表示します。本番では使わないこと。"
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--port", default="8000", help="表示するURLのポート（make run の PORT）"
+        )
+
     def handle(self, *args, **options):
         User = get_user_model()
         for username, name, role in DEMO_USERS:
@@ -25,6 +30,6 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save()
             user.groups.set([Group.objects.get(name=role)])
-        self.stdout.write("デモ用ログイン（http://127.0.0.1:8000/admin/）:")
+        self.stdout.write(f"デモ用ログイン（http://127.0.0.1:{options['port']}/admin/）:")
         for username, _, role in DEMO_USERS:
             self.stdout.write(f"  {role:　<4} ユーザー名 {username:<10} パスワード {DEMO_PASSWORD}")
