@@ -12,11 +12,13 @@ from .rules import mask_my_number
 two_digits = RegexValidator(r"^[0-9]{2}$", "枝番は半角数字2桁で入力してください。")
 
 
-# 記号 and 番号 are digit strings of varying length: padded, they sort as numbers.
+# 記号 and 番号 are digit strings of varying length: padded, they sort as numbers. The id
+# last makes the order total, so the admin adds nothing the index cannot serve.
 NUMERIC_KEY_ORDER = (
     LPad("office_id", 8, models.Value("0")),
     LPad("number", 8, models.Value("0")),
     F("branch"),
+    F("id"),
 )
 
 
