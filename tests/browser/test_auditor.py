@@ -2,14 +2,30 @@
 
 from playwright.sync_api import expect
 
-from insurer.roles import AUDITOR
+from inquiries.models import Category, Inquiry
+from inquiries.services import inquiry_log
+from insurer.roles import AUDITOR, CLERK
 
 from .conftest import browser_login
 
 
 def test_auditor_reads_history_and_is_refused_in_japanese(page, register):
+    clerk = register.users[CLERK]
+    inquiry_log(  # a 紐付け誤り call opens an incident nobody has reviewed yet
+        inquiry=Inquiry(
+            member=register.sato,
+            category=Category.objects.get(opens_incident=True),
+            question="薬局で別の人の氏名が表示された",
+            handler=clerk,
+        ),
+        user=clerk,
+    )
     browser_login(page, register.users[AUDITOR])
     expect(page.locator("#dashboard")).to_be_visible()
+    banner = page.locator("#unreviewed-incidents")
+    expect(banner).to_contain_text("【至急】")
+    line = page.locator("#content h1").bounding_box()["height"]
+    assert banner.bounding_box()["height"] < 2.5 * line  # one line, not a grid of four
 
     page.goto(f"/admin/members/member/{register.yamada.pk}/change/")
     expect(page.locator("#content h1")).to_have_text("加入者を表示")

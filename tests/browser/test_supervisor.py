@@ -56,8 +56,11 @@ def test_supervisor_approves_applications_and_ends_a_care_needs_approval(page, r
     assert (register.care_needs.status, register.care_needs.ended_on) == ("ended", register.today)
     expect(page.get_by_role("link", name="要配慮者の承認を終了する")).to_have_count(0)
     page.locator("#content").get_by_role("link", name="履歴").click()
-    expect(page.locator("#change-history")).to_contain_text("承認 → 終了（要配慮者の承認を終えた）")
-    expect(page.locator("#change-history")).to_contain_text("管理 花子")
+    history = page.locator("#change-history")
+    expect(history).to_contain_text("承認 → 終了（要配慮者の承認を終えた）")
+    expect(history).to_contain_text("決裁者: （なし） → 管理 花子")  # a person, by name
+    expect(history).to_contain_text("申請を受付")
+    expect(history).not_to_contain_text("Deleted")
 
 
 def test_supervisor_releases_a_batch_downloads_its_files_and_reveals_a_my_number(
