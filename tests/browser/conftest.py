@@ -15,13 +15,29 @@ from django.utils import timezone
 
 from tests.scenario import PASSWORD, Register, build_register
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM would otherwise
-# refuse to be called from it.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artifacts"
 TIMEOUT_MS = 15_000
+
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM would refuse to
+# be called from it. Allowed from each browser test's setup to the end of its teardown
+# (the database flush) only: left set, it would leak into the `check --deploy`
+# subprocess of a later test, which rightly refuses it.
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    os.environ[ASYNC_UNSAFE] = "true"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    try:
+        return (yield)
+    finally:
+        os.environ.pop(ASYNC_UNSAFE, None)
 
 
 @pytest.hookimpl(wrapper=True)
