@@ -1,7 +1,7 @@
 """Browser tests: real Chromium (Debian's, driven by Playwright) against Django's live
 server, doing what a person does — by labels and button text.
 
-One browser for the session, a fresh context (cookies) per test. The browser asks for
+One browser for these tests, a fresh context (cookies) per test. The browser asks for
 English on purpose: every page must still be Japanese. A failing test leaves a
 screenshot in tmp/artifacts/. Chromium missing is a failure, never a skip (.ci/run
 installs it).
@@ -47,8 +47,10 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """One Chromium for the browser tests. Package scope, not session: Playwright's loop
+    must stop when they end, or every later test's ORM call would meet it."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
