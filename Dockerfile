@@ -9,7 +9,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 
-RUN useradd --create-home app
+RUN useradd --create-home app && mkdir -p /srv/private && chown app /srv/private
 USER app
 EXPOSE 8000
 CMD ["gunicorn", "insurer.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
