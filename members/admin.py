@@ -205,6 +205,8 @@ class MemberAdmin(JapaneseImportMixin, ImportExportMixin, HistoryAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(self.base_fieldsets)
+        if getattr(request, "is_history_view", False):  # a past version: the record only
+            return fieldsets
         if self.has_change_permission(request, obj) or (
             obj is None and self.has_add_permission(request)
         ):

@@ -28,6 +28,7 @@ def test_clerk_finds_edits_issues_reprints_and_reads_the_history(page, register)
     browser_login(page, clerk)
     # The index starts with the day's worklist, each line a link to its flags.
     expect(page.locator("html")).to_have_attribute("lang", "ja")  # the browser asked for en
+    expect(page.locator("#user-tools")).to_contain_text("ようこそ 担当 一郎 さん")
     page.locator("#worklist").get_by_role(
         "link", name="資格確認書が必要（マイナンバーカード未取得）"
     ).click()

@@ -316,6 +316,8 @@ def test_history_cannot_be_reverted_from_the_admin(supervisor_client, register):
     url = reverse("admin:members_member_simple_history", args=[insured.pk, first.history_id])
     page = supervisor_client.get(url)
     assert "元に戻す" not in page.content.decode() and "Revert" not in page.content.decode()
+    assert 'name="family_name"' not in page.content.decode()  # read-only: nothing to type into
+    assert "山田" in page.content.decode()  # the past value
     refused = supervisor_client.post(url, {**member_form(), "family_name": "山田", "number": "12"})
     assert refused.status_code == 403
     insured.refresh_from_db()
