@@ -97,8 +97,8 @@ class InquiryAdmin(MemberSearchMixin, ExportMixin, HistoryAdmin):
         "received_at",
     )
     list_select_related = ("category", "member", "handler")
-    autocomplete_fields = ("member",)
-    raw_id_fields = ("application", "lost_card_case")
+    # Chosen by member and kind (typed 記号・番号 or kana), never by a raw id.
+    autocomplete_fields = ("member", "application", "lost_card_case")
     show_facets = ShowFacets.NEVER
     date_hierarchy = "received_at"
     change_form_template = "admin/inquiries/inquiry/change_form.html"

@@ -3,7 +3,6 @@
 from datetime import date, datetime
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -162,9 +161,13 @@ class HistoryAdmin(SimpleHistoryAdmin):
         return super().history_form_view(request, object_id, version_id, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
         if getattr(request, "is_history_view", False):
-            return flatten_fieldsets(self.get_fieldsets(request, obj))
-        return super().get_readonly_fields(request, obj)
+            # Every model field (not get_fieldsets: by default it builds the form, which
+            # asks for the read-only fields again).
+            opts = self.model._meta
+            return [*readonly, *(f.name for f in (*opts.fields, *opts.many_to_many))]
+        return readonly
 
 
 class OfficeSymbolFilter(admin.SimpleListFilter):
