@@ -7,9 +7,6 @@ word Django, simple-history or django-import-export would put in the visible tex
 The browser asks for English (Accept-Language: en): no page may follow it.
 """
 
-import re
-from html.parser import HTMLParser
-
 import pytest
 from django.contrib import admin
 from django.test import Client
@@ -22,88 +19,7 @@ from inquiries.models import Category, Inquiry
 from inquiries.services import inquiry_log
 from insurer.roles import AUDITOR, CLERK, SUPERVISOR
 from tests.scenario import build_register
-
-# Words of the libraries' English UI (case-sensitive: as the templates write them).
-DENY = [
-    "Save",
-    "Delete",
-    "History",
-    "Change",
-    "Add",
-    "Filter",
-    "Search",
-    "Object",
-    "Comment",
-    "Changed by",
-    "Change reason",
-    "None",
-    "Import",
-    "Export",
-    "Submit",
-    "Confirm",
-    "Some rows",
-    "row",
-    "Row",
-    "Errors",
-    "Created",
-    "Changed",
-    "Deleted",
-    "Date/time",
-    "Revert",
-    "entries",
-    "entry",
-    "Home",
-    "Preview",
-    "Skipped",
-    "Close",
-    "Line number",
-    "Resource",
-    "Format",
-    "Select all",
-    "View",
-    "Forbidden",
-    "Not Found",
-    "Server Error",
-    "Welcome",
-    "Log out",
-    "results",
-    "Yes",
-    "Unknown",
-    "Today",
-    "Show",
-]
-DENY_PATTERN = re.compile(r"\b(" + "|".join(re.escape(word) for word in DENY) + r")\b")
-
-
-class VisibleText(HTMLParser):
-    """Text a person sees: text nodes outside script/style, and the labels of buttons."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style", "template"):
-            self._skip += 1
-        attributes = dict(attrs)
-        if tag == "input" and attributes.get("type") in ("submit", "button", "reset"):
-            self.parts.append(attributes.get("value") or "")
-
-    def handle_endtag(self, tag):
-        if tag in ("script", "style", "template") and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data):
-        if not self._skip:
-            self.parts.append(data)
-
-
-def english_words(html: str) -> list[str]:
-    parser = VisibleText()
-    parser.feed(html)
-    text = " ".join(" ".join(parser.parts).split())
-    return sorted({match.group(0) for match in DENY_PATTERN.finditer(text)})
+from tests.visible_text import english_words
 
 
 def urls_for(model, obj) -> list[str]:

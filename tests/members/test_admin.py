@@ -1,3 +1,4 @@
+import re
 from datetime import date
 
 import pytest
@@ -11,6 +12,7 @@ from members.models import Member, MynaStatus, MyNumber, MyNumberAccessLog
 from members.services import my_number_register
 from tests.factories import InsurerFactory, MemberFactory, MynaStatusFactory
 from tests.importing import MEMBER_HEADER, member_line
+from tests.visible_text import english_words
 
 PLAIN = "983205673214"
 
@@ -275,9 +277,13 @@ def test_admin_import_of_a_cp932_file_with_confirmation(clerk_client, office):
     assert preview.status_code == 200
     assert PLAIN not in html
     assert Member.objects.count() == 0  # the preview is a dry run
+    assert english_words(html) == []  # the preview is Japanese
+    assert "2行目" in html and "新規" in html and "氏（family_name）" in html
     confirm = preview.context["confirm_form"].initial
     done = clerk_client.post(reverse("admin:members_member_process_import"), confirm)
     assert done.status_code == 302
+    listing = clerk_client.get(done["Location"]).content.decode()
+    assert "加入者を取り込みました: 新規 1件、更新 0件、変更なし 0件。" in listing
     member = Member.objects.get(number="5")
     assert MyNumber.objects.get(member=member).last4 == "3214"
 
@@ -290,7 +296,10 @@ def test_admin_import_with_bad_rows_offers_no_confirmation(clerk_client, office)
         reverse("admin:members_member_import"),
         {"resource": "0", "format": "0", "import_file": upload},
     )
-    assert "記号「9999」の事業所が登録されていません。" in response.content.decode()
+    html = response.content.decode()
+    assert "記号「9999」の事業所が登録されていません。" in html
+    assert re.search(r"2行目</td>\s*<td>symbol</td>", html)  # line 1 is the header
+    assert english_words(html) == []
     assert response.context.get("confirm_form") is None
     assert Member.objects.count() == 0
 
