@@ -107,3 +107,17 @@ def test_the_deny_list_catches_what_the_libraries_print():
     assert english_words("<p>Some rows failed to validate</p>") == ["Some rows"]
     assert english_words('<a title="History" href="/history/">変更履歴</a>') == []
     assert english_words("<script>var Save = 1;</script><p>保存</p>") == []
+
+
+def test_server_error_and_csrf_pages_are_japanese(db):
+    from django.template.loader import render_to_string
+
+    page = render_to_string("500.html")
+    assert '<html lang="ja">' in page and "システムエラーが起きました" in page
+    assert english_words(page) == []
+    refused = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en").post(
+        "/admin/login/", {"username": "clerk", "password": "x"}
+    )
+    assert refused.status_code == 403
+    html = refused.content.decode()
+    assert "送信を受け付けられませんでした" in html and english_words(html) == []
