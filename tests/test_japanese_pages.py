@@ -19,7 +19,7 @@ from inquiries.models import Category, Inquiry
 from inquiries.services import inquiry_log
 from insurer.roles import AUDITOR, CLERK, SUPERVISOR
 from tests.scenario import build_register
-from tests.visible_text import english_words
+from tests.visible_text import english_column_headers, english_words
 
 
 def urls_for(model, obj) -> list[str]:
@@ -89,7 +89,7 @@ def test_every_admin_page_is_in_japanese(register, role):
             continue
         html = response.content.decode()
         assert '<html lang="ja"' in html, f"{url} is not a Japanese page"
-        words = english_words(html)
+        words = english_words(html) + english_column_headers(html)
         if words:
             problems.append(f"{url} ({response.status_code}): {', '.join(words)}")
     assert problems == []
@@ -107,6 +107,9 @@ def test_the_deny_list_catches_what_the_libraries_print():
     assert english_words("<p>Some rows failed to validate</p>") == ["Some rows"]
     assert english_words('<a title="History" href="/history/">変更履歴</a>') == []
     assert english_words("<script>var Save = 1;</script><p>保存</p>") == []
+    header = '<th scope="col" class="column-full_name"><div class="text"><span>Full name</span></div></th>'
+    assert english_column_headers(header) == ["Full name"]
+    assert english_column_headers(header.replace("Full name", "氏名")) == []
 
 
 def test_server_error_and_csrf_pages_are_japanese(db):

@@ -84,3 +84,14 @@ def english_words(html: str) -> list[str]:
     parser.feed(html)
     text = " ".join(" ".join(parser.parts).split())
     return sorted({match.group(0) for match in DENY_PATTERN.finditer(text)})
+
+
+_COLUMN_HEADER = re.compile(r'<th scope="col"[^>]*>(.*?)</th>', re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def english_column_headers(html: str) -> list[str]:
+    """List columns named only in ASCII: a method shown without a Japanese description
+    (Django prints its name, e.g. "FULL NAME"); "PDF作成" is fine."""
+    headers = (" ".join(_TAG.sub(" ", cell).split()) for cell in _COLUMN_HEADER.findall(html))
+    return [header for header in headers if header and header.isascii()]
