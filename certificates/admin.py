@@ -19,6 +19,7 @@ from insurer.admin_utils import (
     OfficeSymbolFilter,
     ReadOnlyAdminMixin,
     error_text,
+    person_column,
     run_for_each,
 )
 from insurer.history import save_with_history
@@ -321,9 +322,10 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
         "created_at",
         "rendered_at",
         "released_at",
-        "released_by",
+        "released_by_name",
     )
     fields = readonly_fields
+    released_by_name = person_column("released_by", "印刷許可者")
     actions = ["release", "render_again"]
     change_form_template = "admin/certificates/issuebatch/change_form.html"
 
@@ -439,7 +441,7 @@ class ApplicationAdmin(MemberSearchMixin, HistoryAdmin):
         "received_on",
         "route",
         "status",
-        "decided_by",
+        "decided_by_name",
         "review_on",
     )
     list_filter = ("kind", "status", "route", "applicant_type", "received_on")
@@ -452,9 +454,10 @@ class ApplicationAdmin(MemberSearchMixin, HistoryAdmin):
         ("申請者（代理申請）", {"fields": ("applicant_type", "applicant_name")}),
         ("要配慮者", {"fields": ("evidence", "review_on")}),
         ("カード紛失", {"fields": ("lost_card_case",)}),
-        ("決裁", {"fields": ("status", "decided_by", "decided_on", "decision_note")}),
+        ("決裁", {"fields": ("status", "decided_by_name", "decided_on", "decision_note")}),
     )
-    readonly_fields = ("status", "decided_by", "decided_on", "decision_note")
+    readonly_fields = ("status", "decided_by_name", "decided_on", "decision_note")
+    decided_by_name = person_column("decided_by", "決裁者")
 
     def save_model(self, request, obj, form, change) -> None:
         if change:
@@ -639,14 +642,16 @@ class NoticeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(CertificatePrintLog)
 class CertificatePrintLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("at", "certificate", "user")
+    list_display = ("at", "certificate", "user_name")
+    user_name = person_column("user", "印刷者")
     list_select_related = ("certificate", "user")
     date_hierarchy = "at"
 
 
 @admin.register(DownloadLog)
 class DownloadLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("at", "kind", "batch", "file_name", "user", "ip_address")
+    list_display = ("at", "kind", "batch", "file_name", "user_name", "ip_address")
+    user_name = person_column("user", "取得者")
     list_filter = ("kind",)
     list_select_related = ("batch", "user")
     date_hierarchy = "at"

@@ -198,6 +198,18 @@ class OfficeSymbolFilter(admin.SimpleListFilter):
         yield {"value": self.value() or "", "parameter_name": self.parameter_name, "hidden": hidden}
 
 
+def person_column(field: str, description: str):
+    """A list column or read-only field naming a user by full name (not the login)."""
+
+    @admin.display(description=description, ordering=field)
+    def column(self, obj) -> str:
+        user = getattr(obj, field)
+        return person_label(user) if user is not None else "—"
+
+    column.__name__ = f"{field}_name"
+    return column
+
+
 def error_text(error: ValidationError | PermissionDenied) -> str:
     return " ".join(getattr(error, "messages", None) or [str(error)])
 

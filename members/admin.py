@@ -19,6 +19,7 @@ from insurer.admin_utils import (
     LargeTablePaginator,
     OfficeSymbolFilter,
     ReadOnlyAdminMixin,
+    person_column,
 )
 from insurer.imports import EXPORT_FORMATS, IMPORT_FORMATS
 
@@ -350,7 +351,8 @@ class MynaStatusAdmin(
 
 @admin.register(MyNumberAccessLog)
 class MyNumberAccessLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("at", "action", "member", "user", "reason", "ip_address")
+    list_display = ("at", "action", "member", "user_name", "reason", "ip_address")
+    user_name = person_column("user", "操作者")
     list_filter = ("action", "at")
     list_select_related = ("member", "user")
     date_hierarchy = "at"

@@ -39,6 +39,7 @@ def test_supervisor_approves_applications_and_ends_a_care_needs_approval(page, r
     expect(message).to_contain_text("2件を承認し、資格確認書を2件交付しました")
     expect(message).to_contain_text("1001-3-00 佐藤 花子（カード紛失・更新中")
     expect(message).to_contain_text("1001-4-00 高橋 健（要配慮者")
+    expect(page.locator("#result_list")).to_contain_text("管理 花子")  # 決裁者, by name
     assert set(
         Certificate.objects.filter(batch__kind="single").values_list("reason", flat=True)
     ) == {
