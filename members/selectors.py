@@ -141,6 +141,16 @@ def card_status_facts(status: MynaStatus | None) -> CardStatus | None:
     )
 
 
+def member_ids_with_open_lost_case(ids: list[int]) -> set[int]:
+    """Of these members, those with an open lost-card case (one query, through the
+    reverse relation: the register does not import the certificates app)."""
+    return set(
+        Member.objects.filter(pk__in=ids, lost_card_cases__status="open").values_list(
+            "pk", flat=True
+        )
+    )
+
+
 def myna_state_label(
     status: MynaStatus | None, as_of: date, *, has_open_lost_case: bool
 ) -> tuple[str, bool]:

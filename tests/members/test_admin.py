@@ -130,6 +130,8 @@ def test_member_page_says_an_open_lost_card_case_makes_the_card_unusable(clerk_c
     html = clerk_client.get(url).content.decode()
     assert "利用できない（カード紛失の対応中・登録済）" in html
     assert "利用できる）" not in html
+    listing = clerk_client.get(reverse("admin:members_member_changelist") + "?q=1001-12")
+    assert "登録済・紛失対応中（利用できない）" in listing.content.decode()
 
 
 @pytest.mark.django_db
