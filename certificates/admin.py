@@ -1,13 +1,16 @@
+import io
 from datetime import date, timedelta
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin
 
 from insurer.admin_utils import (
@@ -16,22 +19,35 @@ from insurer.admin_utils import (
     OfficeSymbolFilter,
     ReadOnlyAdminMixin,
     error_text,
+    person_column,
     run_for_each,
 )
 from insurer.history import save_with_history
 from insurer.imports import EXPORT_FORMATS
+from insurer.storage import private_file_response
 from members.admin_mixins import MemberSearchMixin
 from members.models import Member
 from members.rules import add_months, first_of_month, looks_like_kana, normalize_kana
 from members.selectors import member_search
 
-from .models import Application, Certificate, CertificatePrintLog, IssueBatch, LostCardCase, Notice
+from .models import (
+    Application,
+    Certificate,
+    CertificatePrintLog,
+    DownloadLog,
+    IssueBatch,
+    LostCardCase,
+    Notice,
+)
 from .resources import CertificateResource
 from .selectors import unreturned_certificates
 from .services import (
+    NOT_DECIDER,
     application_decide,
     application_receive,
+    batch_file_download,
     batch_release,
+    care_needs_end,
     certificate_issue_for_need,
     certificate_print_single,
     certificate_record_return,
@@ -95,13 +111,34 @@ class UnreturnedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReadOnlyPageMixin:
+    """Pages of records only services change: titled 「…を表示」, no 保存 buttons, and a
+    POST to them is refused (actions on the list still work)."""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied("この画面からは変更できません。")
+        obj = self.get_object(request, object_id)
+        extra_context = {
+            "title": f"{self.opts.verbose_name}を表示",
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete": False,
+            **(extra_context or {}),
+        }
+        if obj is not None:
+            extra_context.setdefault("subtitle", str(obj))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
 @admin.register(Certificate)
-class CertificateAdmin(ExportMixin, HistoryAdmin):
+class CertificateAdmin(ReadOnlyPageMixin, ExportMixin, HistoryAdmin):
     resource_classes = [CertificateResource]
     export_formats = EXPORT_FORMATS
     list_display = (
         "key",
-        "full_name",
+        "full_name_display",
         "kind",
         "reason",
         "status",
@@ -132,6 +169,10 @@ class CertificateAdmin(ExportMixin, HistoryAdmin):
     @admin.display(description="記号-番号-枝番", ordering="symbol")
     def key(self, certificate: Certificate) -> str:
         return f"{certificate.symbol}-{certificate.number}-{certificate.branch}"
+
+    @admin.display(description="氏名")
+    def full_name_display(self, certificate: Certificate) -> str:
+        return certificate.full_name
 
     @admin.display(description="種類")
     def kind(self, certificate: Certificate) -> str:
@@ -201,9 +242,11 @@ class CertificateAdmin(ExportMixin, HistoryAdmin):
             self.message_user(request, "印刷は1件ずつ選んでください。", messages.WARNING)
             return None
         content = certificate_print_single(certificate=certificates[0], user=request.user)  # logged
-        response = HttpResponse(content, content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="certificate-{certificates[0].pk}.pdf"'
-        return response
+        return FileResponse(
+            io.BytesIO(content),
+            content_type="application/pdf",
+            filename=f"certificate-{certificates[0].pk}.pdf",
+        )
 
     def get_urls(self):
         return [
@@ -239,13 +282,22 @@ class CertificateAdmin(ExportMixin, HistoryAdmin):
             return redirect("admin:members_member_change", member.pk)
         self.message_user(
             request,
-            f"資格確認書を交付しました（{certificate.valid_until}まで）。PDFはバッチ #{certificate.batch_id} にあります。",
+            f"資格確認書を交付しました（{certificate.get_reason_display()}、{certificate.valid_until}まで）。"
+            f"PDFは発行バッチ #{certificate.batch_id} にあります。",
         )
         return redirect("admin:certificates_certificate_change", certificate.pk)
 
 
+BATCH_FILES = {
+    DownloadLog.Kind.CERTIFICATES_PDF: "application/pdf",
+    DownloadLog.Kind.NOTICES_PDF: "application/pdf",
+    DownloadLog.Kind.COVER_PDF: "application/pdf",
+    DownloadLog.Kind.MAILING_CSV: "text/csv; charset=utf-8",
+}
+
+
 @admin.register(IssueBatch)
-class IssueBatchAdmin(HistoryAdmin):
+class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
     list_display = (
         "__str__",
         "issued_on",
@@ -265,17 +317,15 @@ class IssueBatchAdmin(HistoryAdmin):
         "progress_bar",
         "certificate_count",
         "notice_count",
-        "pdf",
-        "notices_pdf",
-        "cover_pdf",
-        "mailing_csv",
+        "files",
         "error",
         "created_at",
         "rendered_at",
         "released_at",
-        "released_by",
+        "released_by_name",
     )
-    exclude = ("progress",)
+    fields = readonly_fields
+    released_by_name = person_column("released_by", "印刷許可者")
     actions = ["release", "render_again"]
     change_form_template = "admin/certificates/issuebatch/change_form.html"
 
@@ -287,6 +337,22 @@ class IssueBatchAdmin(HistoryAdmin):
             batch.progress,
             batch.progress,
         )
+
+    @admin.display(description="ファイル（取得は記録されます）")
+    def files(self, batch: IssueBatch) -> str:
+        links = format_html_join(
+            "",
+            '<li><a href="{}">{}</a></li>',
+            (
+                (
+                    reverse("admin:certificates_issuebatch_download", args=[batch.pk, kind]),
+                    DownloadLog.Kind(kind).label,
+                )
+                for kind in BATCH_FILES
+                if getattr(batch, kind)
+            ),
+        )
+        return format_html("<ul>{}</ul>", links) if links else "—"
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -313,6 +379,58 @@ class IssueBatchAdmin(HistoryAdmin):
             render_batch.delay(batch.pk)
         self.message_user(request, "PDFの作成を始めました。進み具合は一覧で確認できます。")
 
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/download/<str:kind>/",
+                self.admin_site.admin_view(self.download_view),
+                name="certificates_issuebatch_download",
+            ),
+            path(
+                "<int:object_id>/release/",
+                self.admin_site.admin_view(self.release_view),
+                name="certificates_issuebatch_release",
+            ),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request, object_id: int, kind: str):
+        """A batch file, only through here: role checked and logged (never /media/)."""
+        batch = get_object_or_404(IssueBatch, pk=object_id)
+        if kind not in BATCH_FILES:
+            raise Http404("そのようなファイルはありません。")
+        try:
+            name = batch_file_download(
+                batch=batch,
+                kind=kind,
+                user=request.user,
+                ip_address=request.META.get("REMOTE_ADDR"),
+            )
+        except ValidationError as error:
+            raise Http404(error_text(error)) from None
+        return private_file_response(
+            name, filename=name.rsplit("/", 1)[-1], content_type=BATCH_FILES[kind]
+        )
+
+    def release_view(self, request, object_id: int):
+        """The 印刷を許可する button on a batch's page."""
+        if request.method != "POST":
+            raise PermissionDenied("印刷の許可はボタンから行ってください。")
+        batch = get_object_or_404(IssueBatch, pk=object_id)
+        try:
+            batch_release(batch=batch, user=request.user)
+            self.message_user(request, f"{batch} の印刷を許可しました。", messages.SUCCESS)
+        except ValidationError as error:
+            self.message_user(request, error_text(error), messages.ERROR)
+        return redirect("admin:certificates_issuebatch_change", batch.pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            "can_release": self.has_release_permission(request),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
 
 @admin.register(Application)
 class ApplicationAdmin(MemberSearchMixin, HistoryAdmin):
@@ -323,13 +441,12 @@ class ApplicationAdmin(MemberSearchMixin, HistoryAdmin):
         "received_on",
         "route",
         "status",
-        "decided_by",
+        "decided_by_name",
         "review_on",
     )
     list_filter = ("kind", "status", "route", "applicant_type", "received_on")
     list_select_related = ("member", "decided_by")
     autocomplete_fields = ("member",)
-    raw_id_fields = ("lost_card_case",)
     show_facets = ShowFacets.NEVER
     actions = ["approve", "reject"]
     fieldsets = (
@@ -337,9 +454,10 @@ class ApplicationAdmin(MemberSearchMixin, HistoryAdmin):
         ("申請者（代理申請）", {"fields": ("applicant_type", "applicant_name")}),
         ("要配慮者", {"fields": ("evidence", "review_on")}),
         ("カード紛失", {"fields": ("lost_card_case",)}),
-        ("決裁", {"fields": ("status", "decided_by", "decided_on", "decision_note")}),
+        ("決裁", {"fields": ("status", "decided_by_name", "decided_on", "decision_note")}),
     )
-    readonly_fields = ("status", "decided_by", "decided_on", "decision_note")
+    readonly_fields = ("status", "decided_by_name", "decided_on", "decision_note")
+    decided_by_name = person_column("decided_by", "決裁者")
 
     def save_model(self, request, obj, form, change) -> None:
         if change:
@@ -350,25 +468,121 @@ class ApplicationAdmin(MemberSearchMixin, HistoryAdmin):
     def has_decide_permission(self, request) -> bool:
         return request.user.has_perm("certificates.decide_application")
 
-    def _decide(self, request, queryset, approve: bool) -> None:
+    @admin.action(description="承認する（必要なら資格確認書を交付）", permissions=["decide"])
+    def approve(self, request, queryset):
+        today, issued, approved = timezone.localdate(), [], 0
+        for application in queryset:
+            try:
+                certificate = application_decide(
+                    application=application, approve=True, decided_on=today, user=request.user
+                )
+            except (ValidationError, PermissionDenied) as error:
+                self.message_user(request, f"{application}: {error_text(error)}", messages.ERROR)
+                continue
+            approved += 1
+            issued += [certificate] if certificate else []
+        if approved:
+            self.message_user(request, approval_message(approved, issued), messages.SUCCESS)
+
+    @admin.action(description="却下する", permissions=["decide"])
+    def reject(self, request, queryset):
         today = timezone.localdate()
         run_for_each(
             self,
             request,
             queryset,
             lambda a: application_decide(
-                application=a, approve=approve, decided_on=today, user=request.user
+                application=a, approve=False, decided_on=today, user=request.user
             ),
-            "{count}件を" + ("承認" if approve else "却下") + "しました。",
+            "{count}件を却下しました。",
         )
 
-    @admin.action(description="承認する（必要なら資格確認書を交付）", permissions=["decide"])
-    def approve(self, request, queryset):
-        self._decide(request, queryset, True)
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "lost_card_case":  # a list of the open cases, by member and date
+            kwargs["queryset"] = LostCardCase.objects.filter(
+                status=LostCardCase.Status.OPEN
+            ).select_related("member")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    @admin.action(description="却下する", permissions=["decide"])
-    def reject(self, request, queryset):
-        self._decide(request, queryset, False)
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.lost_card_case_id:
+            fields.append("lost_card_case")  # the case it was made for stays the same
+        if obj is not None and obj.status == Application.Status.ENDED:
+            fields += ["ended_on", "end_note"]
+        return fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and obj.status == Application.Status.ENDED:
+            fieldsets.append(("要配慮者の承認の終了", {"fields": ("ended_on", "end_note")}))
+        return fieldsets
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        application = self.get_object(request, object_id)
+        extra_context = {
+            "can_end_care_needs": application is not None
+            and application.kind == Application.Kind.CARE_NEEDS
+            and application.status == Application.Status.APPROVED
+            and self.has_decide_permission(request),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/end-care-needs/",
+                self.admin_site.admin_view(self.end_care_needs_view),
+                name="certificates_application_end_care_needs",
+            ),
+            *super().get_urls(),
+        ]
+
+    def end_care_needs_view(self, request, object_id: int):
+        """A supervisor ends a 要配慮者 approval, with the review date and a note."""
+        if not self.has_decide_permission(request):
+            raise PermissionDenied(NOT_DECIDER)
+        application = get_object_or_404(Application, pk=object_id)
+        form = CareNeedsEndForm(request.POST or None, initial={"ended_on": timezone.localdate()})
+        if request.method == "POST" and form.is_valid():
+            try:
+                care_needs_end(application=application, user=request.user, **form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                self.message_user(
+                    request, "要配慮者の承認を終了しました。以後この理由では更新しません。"
+                )
+                return redirect("admin:certificates_application_change", application.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": application,
+            "title": "要配慮者の承認を終了する",
+            "form": form,
+        }
+        return TemplateResponse(
+            request, "admin/certificates/application/end_care_needs.html", context
+        )
+
+
+class CareNeedsEndForm(forms.Form):
+    ended_on = forms.DateField(label="終了日（見直しをした日）")
+    note = forms.CharField(
+        label="終了の理由", max_length=200, widget=forms.TextInput(attrs={"size": 60})
+    )
+
+
+def approval_message(approved: int, issued: list[Certificate]) -> str:
+    """Says what an approval did: how many were approved and which certificates it issued."""
+    if not issued:
+        return f"{approved}件を承認しました。新しく交付した資格確認書はありません（交付の必要がないか、有効な確認書があります）。"
+    listed = "、".join(
+        f"{c.symbol}-{c.number}-{c.branch} {c.full_name}（{c.get_reason_display()}、{c.valid_until}まで、発行バッチ #{c.batch_id}）"
+        for c in issued
+    )
+    return f"{approved}件を承認し、資格確認書を{len(issued)}件交付しました: {listed}"
 
 
 @admin.register(LostCardCase)
@@ -428,6 +642,17 @@ class NoticeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(CertificatePrintLog)
 class CertificatePrintLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("at", "certificate", "user")
+    list_display = ("at", "certificate", "user_name")
+    user_name = person_column("user", "印刷者")
     list_select_related = ("certificate", "user")
     date_hierarchy = "at"
+
+
+@admin.register(DownloadLog)
+class DownloadLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("at", "kind", "batch", "file_name", "user_name", "ip_address")
+    user_name = person_column("user", "取得者")
+    list_filter = ("kind",)
+    list_select_related = ("batch", "user")
+    date_hierarchy = "at"
+    show_facets = ShowFacets.NEVER

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from insurer.storage import private_storage_callable
 from members.models import Member
 
 NEED_REASON_CHOICES = [
@@ -39,10 +40,18 @@ class IssueBatch(models.Model):
     progress = models.PositiveSmallIntegerField("PDF作成の進み具合（%）", default=0)
     certificate_count = models.PositiveIntegerField("資格確認書の枚数", default=0)
     notice_count = models.PositiveIntegerField("資格情報のお知らせの枚数", default=0)
-    pdf = models.FileField("資格確認書PDF", upload_to="batches/", blank=True)
-    notices_pdf = models.FileField("お知らせPDF", upload_to="batches/", blank=True)
-    cover_pdf = models.FileField("送付書PDF", upload_to="batches/", blank=True)
-    mailing_csv = models.FileField("送付リストCSV", upload_to="batches/", blank=True)
+    pdf = models.FileField(
+        "資格確認書PDF", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    notices_pdf = models.FileField(
+        "お知らせPDF", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    cover_pdf = models.FileField(
+        "送付書PDF", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    mailing_csv = models.FileField(
+        "送付リストCSV", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
     error = models.TextField("エラー", blank=True)
     created_at = models.DateTimeField("作成日時", auto_now_add=True)
     rendered_at = models.DateTimeField("PDF作成日時", null=True, blank=True)
@@ -292,6 +301,8 @@ class Application(models.Model):
     )
     decided_on = models.DateField("決裁日", null=True, blank=True)
     decision_note = models.CharField("決裁メモ", max_length=200, blank=True)
+    ended_on = models.DateField("承認の終了日（要配慮者）", null=True, blank=True)
+    end_note = models.CharField("終了の理由（要配慮者）", max_length=200, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -373,3 +384,35 @@ class CertificatePrintLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.certificate}"
+
+
+class DownloadLog(models.Model):
+    """Every download of a batch file (append-only); single reprints are CertificatePrintLog."""
+
+    class Kind(models.TextChoices):
+        CERTIFICATES_PDF = "pdf", "資格確認書PDF"
+        NOTICES_PDF = "notices_pdf", "お知らせPDF"
+        COVER_PDF = "cover_pdf", "送付書PDF"
+        MAILING_CSV = "mailing_csv", "送付リストCSV"
+
+    at = models.DateTimeField("日時", auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name="取得者"
+    )
+    kind = models.CharField("ファイル", max_length=12, choices=Kind.choices)
+    batch = models.ForeignKey(
+        IssueBatch,
+        on_delete=models.PROTECT,
+        related_name="download_logs",
+        verbose_name="発行バッチ",
+    )
+    file_name = models.CharField("ファイル名", max_length=200)
+    ip_address = models.GenericIPAddressField("IPアドレス", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "ダウンロード記録"
+        verbose_name_plural = "ダウンロード記録"
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()} {self.file_name}"

@@ -19,7 +19,14 @@ from members.models import Member
 from members.selectors import member_insured_of, members_active_on
 from members.services import myna_status_request_deregistration
 
-from .models import Application, Certificate, CertificatePrintLog, IssueBatch, LostCardCase
+from .models import (
+    Application,
+    Certificate,
+    CertificatePrintLog,
+    DownloadLog,
+    IssueBatch,
+    LostCardCase,
+)
 from .pdf import (
     MAILING_HEADER,
     mailing_rows,
@@ -266,6 +273,32 @@ def application_decide(
     return certificate_issue_for_need(member=member, issued_on=decided_on, user=user)
 
 
+NOT_CARE_NEEDS_APPROVAL = "承認中の要配慮者の申請だけ、承認を終了できます。"
+
+
+@transaction.atomic
+def care_needs_end(
+    *, application: Application, ended_on: date, note: str, user: AbstractBaseUser
+) -> Application:
+    """A supervisor ends a 要配慮者 approval (after its review): the application leaves
+    `approved`, so nothing that looks for approved care_needs applications (the §5
+    reason, RN-1 renewals, RT-1) counts it any more. Its certificate stays valid to its
+    end and is not renewed for this reason."""
+    if not user.has_perm("certificates.decide_application"):
+        raise PermissionDenied(NOT_DECIDER)
+    if (
+        application.kind != Application.Kind.CARE_NEEDS
+        or application.status != Application.Status.APPROVED
+    ):
+        raise ValidationError(NOT_CARE_NEEDS_APPROVAL)
+    if not note.strip():
+        raise ValidationError({"end_note": "終了の理由を入力してください。"})
+    application.status = Application.Status.ENDED
+    application.ended_on, application.end_note = ended_on, note.strip()
+    save_with_history(application, reason=f"要配慮者の承認を終了（{ended_on}）", user=user)
+    return application
+
+
 @transaction.atomic
 def lost_card_case_close(
     *, case: LostCardCase, closed_on: date, user: AbstractBaseUser | None, note: str
@@ -375,6 +408,35 @@ def batch_release(*, batch: IssueBatch, user: AbstractBaseUser) -> IssueBatch:
     )
     save_with_history(batch, reason="印刷を許可", user=user)
     return batch
+
+
+NOT_DOWNLOADER = (
+    "このファイルを取得する権限がありません。印刷を許可する前のバッチは管理者だけが、"
+    "許可後は資格確認書を印刷できる担当者と管理者が取得できます。"
+)
+NO_FILE = "このファイルはまだ作成されていません。"
+
+
+@transaction.atomic
+def batch_file_download(
+    *, batch: IssueBatch, kind: str, user: AbstractBaseUser, ip_address: str | None
+) -> str:
+    """Check that `user` may take this batch file, log it, and return its storage name.
+
+    Supervisors take any rendered batch (to check it before release); clerks who print
+    take released batches only; auditors read the log, not the files.
+    """
+    may_release = user.has_perm("certificates.release_issuebatch")
+    may_print = user.has_perm("certificates.print_certificate")
+    if not (may_release or (may_print and batch.status == IssueBatch.Status.RELEASED)):
+        raise PermissionDenied(NOT_DOWNLOADER)
+    if kind not in DownloadLog.Kind.values or not getattr(batch, kind):
+        raise ValidationError(NO_FILE)
+    name = getattr(batch, kind).name
+    DownloadLog.objects.create(
+        user=user, kind=kind, batch=batch, file_name=name.rsplit("/", 1)[-1], ip_address=ip_address
+    )
+    return name
 
 
 @transaction.atomic

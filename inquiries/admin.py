@@ -7,7 +7,7 @@ from django.urls import path
 from django.utils import timezone
 from import_export.admin import ExportMixin
 
-from insurer.admin_utils import HistoryAdmin, run_for_each
+from insurer.admin_utils import HistoryAdmin, person_column, run_for_each
 from insurer.history import save_with_history
 from insurer.imports import EXPORT_FORMATS, FORMATS_BY_NAME
 from members.admin_mixins import MemberSearchMixin
@@ -84,7 +84,7 @@ class InquiryAdmin(MemberSearchMixin, ExportMixin, HistoryAdmin):
         "status",
         "follow_up_on",
         "overdue",
-        "handler",
+        "handler_name",
     )
     list_filter = (
         MineFilter,
@@ -97,8 +97,8 @@ class InquiryAdmin(MemberSearchMixin, ExportMixin, HistoryAdmin):
         "received_at",
     )
     list_select_related = ("category", "member", "handler")
-    autocomplete_fields = ("member",)
-    raw_id_fields = ("application", "lost_card_case")
+    # Chosen by member and kind (typed 記号・番号 or kana), never by a raw id.
+    autocomplete_fields = ("member", "application", "lost_card_case")
     show_facets = ShowFacets.NEVER
     date_hierarchy = "received_at"
     change_form_template = "admin/inquiries/inquiry/change_form.html"
@@ -118,10 +118,18 @@ class InquiryAdmin(MemberSearchMixin, ExportMixin, HistoryAdmin):
         ("内容", {"fields": ("question", "answer")}),
         (
             "対応",
-            {"fields": (("status", "follow_up_on"), "handler", "application", "lost_card_case")},
+            {
+                "fields": (
+                    ("status", "follow_up_on"),
+                    "handler_name",
+                    "application",
+                    "lost_card_case",
+                )
+            },
         ),
     )
-    readonly_fields = ("handler",)
+    readonly_fields = ("handler_name",)
+    handler_name = person_column("handler", "担当者")
 
     @admin.display(description="期日超過", boolean=True)
     def overdue(self, inquiry: Inquiry) -> bool:

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.utils import timezone
 
-from .dashboard import dashboard_numbers, my_overdue_count
+from .dashboard import dashboard_numbers, my_overdue_count, worklist_bars
 from .logins import OTPLoginForm, otp_satisfied
 
 
@@ -12,6 +12,7 @@ class InsurerAdminSite(admin.AdminSite):
     site_title = "資格管理"
     index_title = "業務メニュー"
     index_template = "admin/insurer_index.html"
+    site_url = None  # no public site: no 「サイトを表示」 link
     # One login page: username, password and 確認コード (insurer/logins.py).
     login_form = OTPLoginForm
     login_template = "admin/otp_login.html"
@@ -25,4 +26,6 @@ class InsurerAdminSite(admin.AdminSite):
         extra_context["my_overdue"] = my_overdue_count(request.user)
         if request.user.has_perm("insurer.dashboard_insurer"):
             extra_context["dashboard"] = dashboard_numbers(timezone.localdate())
+        elif request.user.has_perm("members.view_flag"):  # clerks: the day's worklist
+            extra_context.update(show_worklist=True, worklist=worklist_bars())
         return super().index(request, extra_context)

@@ -12,6 +12,7 @@ NO_HISTORY = {
     "members.Flag",
     "insurer.JobRun",
     "certificates.CertificatePrintLog",
+    "certificates.DownloadLog",
 }
 
 

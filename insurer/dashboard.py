@@ -51,9 +51,10 @@ def _scaled(bars: list[Bar]) -> list[Bar]:
     return bars
 
 
-def dashboard_numbers(today: date) -> Dashboard:
-    board = Dashboard(today=today)
+def worklist_bars() -> list[Bar]:
+    """Open flags by kind and reason, each with its filtered list (one grouped query)."""
     kinds, reasons = dict(Flag.Kind.choices), dict(Flag.Reason.choices)
+    bars = []
     for kind, reason, count in (
         Flag.objects.filter(closed_on__isnull=True)
         .values_list("kind", "reason")
@@ -62,8 +63,12 @@ def dashboard_numbers(today: date) -> Dashboard:
     ):
         label = kinds[kind] + (f"（{reasons[reason]}）" if reason else "")
         query = f"kind__exact={kind}" + (f"&reason__exact={reason}" if reason else "")
-        board.flags.append(Bar(label, count, query))
-    _scaled(board.flags)
+        bars.append(Bar(label, count, query))
+    return _scaled(bars)
+
+
+def dashboard_numbers(today: date) -> Dashboard:
+    board = Dashboard(today=today, flags=worklist_bars())
 
     month_start = first_of_month(today)
     reason_labels = dict(Certificate.REASON_CHOICES)

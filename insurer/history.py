@@ -18,3 +18,16 @@ def save_with_history(
     if clean:
         instance.full_clean()
     instance.save()
+
+
+SYSTEM_LABEL = "システム（夜間処理・取込・発行ジョブ）"
+
+
+def person_label(user: AbstractBaseUser | None) -> str:
+    """How history and logs name who did something: the full name, else the login name;
+    a change without a user was made by a job."""
+    if user is None or getattr(user, "pk", None) is None:
+        return SYSTEM_LABEL
+    # Japanese order: family name (last_name) first.
+    full_name = f"{getattr(user, 'last_name', '')} {getattr(user, 'first_name', '')}".strip()
+    return full_name or user.get_username()

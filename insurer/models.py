@@ -51,18 +51,19 @@ class InsurerSettings(models.Model):
     registration_deadline_days = models.PositiveSmallIntegerField(
         "オンライン資格確認への登録期限（日）",
         default=5,
-        help_text="届出受付日の翌日から数えた暦日数（MEM-2）。",
+        help_text="資格取得届を受け付けた日の翌日から数えて、この日数のうちにオンライン資格確認へ登録します。過ぎると「登録期限超過」のフラグが立ちます。",
     )
     certificate_validity_years = models.PositiveSmallIntegerField(
         "資格確認書の有効期間（年）",
         default=5,
         validators=[MinValueValidator(1), MaxValueValidator(5)],
-        help_text="VAL-a。1〜5年。",
+        help_text="新しく交付する資格確認書の有効期間（1〜5年）。75歳の誕生日の前日などで、これより早く終わることがあります。",
     )
     lost_card_validity_months = models.PositiveSmallIntegerField(
         "紛失時の資格確認書の有効期間（月）",
         default=3,
         validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text="カード紛失の申請で交付する資格確認書の有効期間。",
     )
     awaiting_registration_validity_months = models.PositiveSmallIntegerField(
         "登録待ちの資格確認書の有効期間（月）",
@@ -92,21 +93,23 @@ class InsurerSettings(models.Model):
     round_down_to_month_end = models.BooleanField(
         "有効期限を前月末に切り下げる",
         default=True,
-        help_text="有効期限が月末でなければ前月末日にする（VAL-a）。",
+        help_text="オンにすると、計算した有効期限が月末でないときは前の月の末日を有効期限にします。",
     )
     renewal_lead_days = models.PositiveSmallIntegerField(
         "更新対象とする有効期限までの日数",
         default=60,
-        help_text="有効期限までこの日数以内になったら更新対象にする（RN-1）。",
+        help_text="有効期限までの日数がこれ以下になると「更新対象」のフラグが立ち、次の定期発行で新しい確認書を作ります。",
     )
     return_deadline_days = models.PositiveSmallIntegerField(
-        "喪失後の返納期限（日）", default=5, help_text="資格喪失日から数えた日数（RT-1）。"
+        "喪失後の返納期限（日）",
+        default=5,
+        help_text="資格喪失日から数えてこの日数を過ぎても返納されない確認書は「未返納」の一覧に載ります。",
     )
     my_number_retention_years = models.PositiveSmallIntegerField(
         "個人番号の保存期間（年）",
         default=7,
         validators=[MinValueValidator(1)],
-        help_text="資格喪失後この年数を過ぎた個人番号は削除する（§11）。",
+        help_text="資格を失ってからこの年数を過ぎた人の個人番号は、夜間処理で削除します（削除も取扱記録に残ります）。",
     )
     history = HistoricalRecords()
 
@@ -174,10 +177,15 @@ class JobRun(models.Model):
         SKIPPED = "skipped", "見送り"
         FAILED = "failed", "失敗"
 
+    class Trigger(models.TextChoices):
+        COMMAND = "command", "コマンド（手動）"
+        CELERY = "celery", "定時実行"
+        TEST = "test", "テスト"
+
     job = models.CharField("処理", max_length=30, choices=Job.choices)
     run_date = models.DateField("処理日")
     status = models.CharField("状態", max_length=10, choices=Status.choices)
-    trigger = models.CharField("起動元", max_length=20, blank=True)
+    trigger = models.CharField("起動元", max_length=20, blank=True, choices=Trigger.choices)
     started_at = models.DateTimeField("開始", auto_now_add=True)
     finished_at = models.DateTimeField("終了", null=True, blank=True)
     counts = models.JSONField("件数", default=dict, blank=True)

@@ -64,7 +64,6 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -121,15 +120,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "insurer.passwords.GuessableWordValidator"},
 ]
 
+# A Japanese office: every page is in Japanese whatever the browser asks for (no
+# LocaleMiddleware, no negotiation). locale/ holds the project's translations of the
+# strings django-import-export and simple-history leave in English.
 LANGUAGE_CODE = "ja"
+LANGUAGES = [("ja", "日本語")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
-MEDIA_URL = "media/"
+# Batch PDFs and mailing lists hold personal data: they are kept outside any public
+# path and served only by certificates.views (role checked, every download logged).
+# DJANGO_MEDIA_ROOT is the old name of PRIVATE_FILES_ROOT, still read.
+PRIVATE_FILES_ROOT = Path(
+    os.environ.get("PRIVATE_FILES_ROOT")
+    or os.environ.get("DJANGO_MEDIA_ROOT")
+    or BASE_DIR / "private"
+)
+# Behind nginx: the internal location that maps to PRIVATE_FILES_ROOT (e.g.
+# "/protected/"); the view then answers with X-Accel-Redirect instead of the bytes.
+PROTECTED_DOWNLOADS_ACCEL_PREFIX = os.environ.get("PROTECTED_DOWNLOADS_ACCEL_PREFIX", "")
 
 # --- Security (production sets DJANGO_SECURE=1; see README) ---------------------------
 SECURE = env_bool("DJANGO_SECURE", False)

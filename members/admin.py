@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
@@ -16,25 +17,30 @@ from import_export.admin import ExportMixin, ImportExportMixin, ImportMixin
 
 from insurer.admin_utils import (
     HistoryAdmin,
+    JapaneseImportMixin,
     LargeTablePaginator,
     OfficeSymbolFilter,
     ReadOnlyAdminMixin,
+    person_column,
 )
 from insurer.imports import EXPORT_FORMATS, IMPORT_FORMATS
 
 from .admin_mixins import MemberSearchMixin
 from .flags import open_flags_for
-from .models import Flag, Member, MynaStatus, MyNumberAccessLog
+from .models import NUMERIC_KEY_ORDER, Flag, Member, MynaStatus, MyNumberAccessLog
 from .resources import FlagResource, MemberResource, MynaStatusResource
 from .rules import MYNA_STATES, my_number_error, myna_state, normalize_kana
 from .selectors import (
     MYNA_STATE_FILTERS,
     member_household,
+    member_ids_with_open_lost_case,
+    member_records,
     member_search,
     members_active_on,
     members_inactive_on,
     my_number_in_use,
     my_number_masked,
+    myna_state_label,
 )
 from .services import (
     MY_NUMBER_IN_USE,
@@ -149,8 +155,19 @@ class MemberAdminForm(forms.ModelForm):
         return cleaned
 
 
+class MemberChangeList(ChangeList):
+    """The member list, with MY-2's lost-card condition read for the page's rows in one
+    query (an annotation would run it inside the capped count too)."""
+
+    def get_results(self, request) -> None:
+        super().get_results(request)
+        lost = member_ids_with_open_lost_case([member.pk for member in self.result_list])
+        for member in self.result_list:
+            member.has_open_lost_case = member.pk in lost
+
+
 @admin.register(Member)
-class MemberAdmin(ImportExportMixin, HistoryAdmin):
+class MemberAdmin(JapaneseImportMixin, ImportExportMixin, HistoryAdmin):
     form = MemberAdminForm
     resource_classes = [MemberResource]
     import_formats = IMPORT_FORMATS
@@ -177,6 +194,7 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
     show_facets = ShowFacets.NEVER
     paginator = LargeTablePaginator
     list_per_page = 50
+    ordering = NUMERIC_KEY_ORDER  # 1001-2 before 1001-10, served by member_numeric_key
     autocomplete_fields = ("office",)
     readonly_fields = ("created_at", "updated_at")
     change_form_template = "admin/members/member/change_form.html"
@@ -232,13 +250,20 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
             registration=status.registration if status else None,
             is_dereg_requested=bool(status and status.is_dereg_requested),
         )
+        if getattr(member, "has_open_lost_case", False):  # MY-2: not usable while lost
+            return f"{MYNA_STATES[state]}・紛失対応中（利用できない）"
         return MYNA_STATES[state]
+
+    def get_changelist(self, request, **kwargs):
+        return MemberChangeList
 
     def get_search_results(self, request, queryset, search_term):
         return member_search(queryset, search_term), False
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(self.base_fieldsets)
+        if getattr(request, "is_history_view", False):  # a past version: the record only
+            return fieldsets
         if self.has_change_permission(request, obj) or (
             obj is None and self.has_add_permission(request)
         ):
@@ -270,19 +295,31 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The clerk's hub: status with MY-2's answer, certificates, open flags,
+        lost-card cases, applications and inquiries, each with its next step."""
         member = self.get_object(request, object_id)
         extra_context = extra_context or {}
         if member is not None:
             status = getattr(member, "myna_status", None)
+            label, usable = myna_state_label(
+                status,
+                timezone.localdate(),
+                has_open_lost_case=member.lost_card_cases.filter(status="open").exists(),
+            )
             extra_context.update(
                 household=member_household(member=member),
                 myna_status=status,
-                myna_state_label=self.myna_state_display(member),
+                myna_state_label=label,
+                myna_usable=usable,
                 my_number_masked=my_number_masked(member=member),
                 can_reveal=request.user.has_perm("members.reveal_mynumber"),
                 open_flags=open_flags_for(member=member),
-                certificates=member.certificates.order_by("-valid_from")[:10],
                 can_issue=request.user.has_perm("certificates.add_certificate"),
+                can_add_case=request.user.has_perm("certificates.add_lostcardcase"),
+                can_add_application=request.user.has_perm("certificates.add_application"),
+                can_add_inquiry=request.user.has_perm("inquiries.add_inquiry"),
+                today=timezone.localdate(),
+                **member_records(member=member),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -312,7 +349,9 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
     @method_decorator(sensitive_post_parameters())
     def my_number_reveal_view(self, request, object_id: int):
         if not request.user.has_perm("members.reveal_mynumber"):
-            raise PermissionDenied
+            raise PermissionDenied(
+                "個人番号を表示できるのは管理者だけです（表示は理由とともに取扱記録に残ります）。"
+            )
         member = get_object_or_404(Member.objects.select_related("my_number"), pk=object_id)
         context = {
             **self.admin_site.each_context(request),
@@ -339,7 +378,9 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
 
 
 @admin.register(MynaStatus)
-class MynaStatusAdmin(MemberSearchMixin, ImportMixin, ExportMixin, HistoryAdmin):
+class MynaStatusAdmin(
+    MemberSearchMixin, JapaneseImportMixin, ImportMixin, ExportMixin, HistoryAdmin
+):
     """National data: imported, never typed in."""
 
     resource_classes = [MynaStatusResource]
@@ -381,7 +422,8 @@ class MynaStatusAdmin(MemberSearchMixin, ImportMixin, ExportMixin, HistoryAdmin)
 
 @admin.register(MyNumberAccessLog)
 class MyNumberAccessLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("at", "action", "member", "user", "reason", "ip_address")
+    list_display = ("at", "action", "member", "user_name", "reason", "ip_address")
+    user_name = person_column("user", "操作者")
     list_filter = ("action", "at")
     list_select_related = ("member", "user")
     date_hierarchy = "at"

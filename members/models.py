@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Concat
+from django.db.models.functions import Concat, LPad
 from simple_history.models import HistoricalRecords
 
 from insurer.models import Office, digits_1_to_8, postal_code_validator
@@ -11,6 +11,16 @@ from insurer.models import Office, digits_1_to_8, postal_code_validator
 from .rules import mask_my_number, unregistrable_characters
 
 two_digits = RegexValidator(r"^[0-9]{2}$", "枝番は半角数字2桁で入力してください。")
+
+
+# 記号 and 番号 are digit strings of varying length: padded, they sort as numbers. The id
+# last makes the order total, so the admin adds nothing the index cannot serve.
+NUMERIC_KEY_ORDER = (
+    LPad("office_id", 8, models.Value("0")),
+    LPad("number", 8, models.Value("0")),
+    F("branch"),
+    F("id"),
+)
 
 
 class Member(models.Model):
@@ -165,6 +175,8 @@ class Member(models.Model):
                 condition=Q(has_unregistrable_name=True),
                 name="member_unregistrable_name",
             ),
+            # The admin list's order: numbers as numbers (1001-2 before 1001-10).
+            models.Index(*NUMERIC_KEY_ORDER, name="member_numeric_key"),
         ]
 
     def __str__(self) -> str:

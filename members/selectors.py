@@ -9,10 +9,14 @@ from django.db.models.functions import Coalesce, NullIf
 
 from .models import Member, MynaStatus, MyNumber
 from .rules import (
+    MYNA_STATES,
     CardStatus,
     Person,
     born_after_for_under,
+    has_usable_card,
+    is_ecert_past_grace,
     looks_like_kana,
+    myna_state,
     normalize_kana,
     parse_name_substitutions,
     registered_name_proposal,
@@ -198,3 +202,52 @@ def registered_name_proposal_for(*, member: Member, substitutions_text: str) -> 
             name=member.given_name, kana=member.given_name_kana, substitutions=table
         ),
     )
+
+
+def member_ids_with_open_lost_case(ids: list[int]) -> set[int]:
+    """Of these members, those with an open lost-card case (one query, through the
+    reverse relation: the register does not import the certificates app)."""
+    return set(
+        Member.objects.filter(pk__in=ids, lost_card_cases__status="open").values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def myna_state_label(
+    status: MynaStatus | None, as_of: date, *, has_open_lost_case: bool
+) -> tuple[str, bool]:
+    """The member page's words for the マイナ保険証, with MY-2's answer: (label, usable).
+
+    A registered card is not usable while a lost-card case is open or the e-certificate
+    is past its grace period, and the label says so instead of 登録済.
+    """
+    state = myna_state(
+        card=status.card if status else None,
+        registration=status.registration if status else None,
+        is_dereg_requested=bool(status and status.is_dereg_requested),
+    )
+    usable = has_usable_card(
+        card_status_facts(status), as_of, has_open_lost_case=has_open_lost_case
+    )
+    label = MYNA_STATES[state]
+    if usable:
+        return f"{label}（利用できる）", True
+    if has_open_lost_case:
+        return f"利用できない（カード紛失の対応中・{label}）", False
+    if state == "registered" and is_ecert_past_grace(status.ecert_expires_on, as_of):
+        return f"利用できない（電子証明書の期限切れ・{label}）", False
+    return f"{label}（利用できない）", False
+
+
+def member_records(*, member: Member) -> dict[str, list]:
+    """What the member page lists besides the register: certificates, lost-card cases,
+    applications and inquiries (newest first, ten of each), through reverse relations."""
+    return {
+        "certificates": list(member.certificates.order_by("-valid_from", "-pk")[:10]),
+        "lost_cases": list(member.lost_card_cases.order_by("-reported_on", "-pk")[:10]),
+        "applications": list(member.applications.order_by("-received_on", "-pk")[:10]),
+        "inquiries": list(
+            member.inquiries.select_related("category", "handler").order_by("-received_at")[:10]
+        ),
+    }

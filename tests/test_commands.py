@@ -48,6 +48,9 @@ def test_demo_users_get_their_roles(settings):
     users = {u.username: {g.name for g in u.groups.all()} for u in get_user_model().objects.all()}
     assert users == {"clerk": {"担当者"}, "supervisor": {"管理者"}, "auditor": {"監査"}}
     assert "demo-pass-2026" in out.getvalue()
+    assert "http://127.0.0.1:8000/admin/" in out.getvalue()
+    call_command("create_demo_users", "--port", "8123", stdout=out)
+    assert "http://127.0.0.1:8123/admin/" in out.getvalue()
     assert get_user_model().objects.get(username="supervisor").has_perm("members.reveal_mynumber")
     assert not get_user_model().objects.get(username="clerk").has_perm("members.reveal_mynumber")
 

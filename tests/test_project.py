@@ -120,3 +120,31 @@ def test_login_locks_out_after_repeated_failures(db):
     locked = client.post("/admin/login/", {"username": "clerk", "password": "correct-horse"})
     assert locked.status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+def test_make_run_prints_the_logins_last_on_the_chosen_port():
+    """`make run`: the demo logins are printed just before the server starts (not
+    scrolled away), and PORT= moves both the server and the printed address."""
+    text = (ROOT / "Makefile").read_text()
+    run = text.split("\nrun:", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert "create_demo_users --port $(PORT)" in run[-2]
+    assert run[-1].strip().endswith("runserver 127.0.0.1:$(PORT)")
+    assert re.search(r"^PORT \?= 8000$", text, re.M)
+
+
+def test_favicon_is_served(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert (
+        client.get(response["Location"]).status_code == 200
+        or settings.STATIC_URL in (response["Location"])
+    )
+    login = client.get("/admin/login/").content.decode()
+    assert 'rel="icon"' in login and "insurer/favicon.svg" in login
+
+
+def test_no_language_negotiation(client, db):
+    """A Japanese office: an English browser still gets Japanese."""
+    assert "django.middleware.locale.LocaleMiddleware" not in settings.MIDDLEWARE
+    page = client.get("/admin/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert '<html lang="ja"' in page and "ユーザー名" in page

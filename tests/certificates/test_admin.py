@@ -22,7 +22,7 @@ WRITERS = {CLERK: 200, SUPERVISOR: 200, AUDITOR: 403}
 
 @pytest.fixture
 def records(db, office, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+    settings.PRIVATE_FILES_ROOT = tmp_path
     InsurerFactory()
     member = MemberFactory(office=office, number="21", family_name_kana="スズキ")
     MynaStatusFactory(member=member, card="none", registration="unregistered")
@@ -103,7 +103,9 @@ def test_printing_from_the_admin_is_logged(clerk_client, clerk, records):
     response = clerk_client.get(
         reverse("admin:certificates_certificate_print", args=[certificate.pk])
     )
-    assert response["Content-Type"] == "application/pdf" and response.content.startswith(b"%PDF")
+    assert response["Content-Type"] == "application/pdf" and b"".join(
+        response.streaming_content
+    ).startswith(b"%PDF")
     assert CertificatePrintLog.objects.get().user == clerk
 
 
@@ -131,7 +133,7 @@ def test_only_supervisors_approve_applications(clerk_client, supervisor_client, 
 
 @pytest.mark.django_db
 def test_supervisor_releases_a_rendered_batch(clerk_client, supervisor_client, records):
-    batch = records[1].batch
+    batch = IssueBatch.objects.get(pk=records[1].batch_id)
     url = reverse("admin:certificates_issuebatch_changelist")
     clerk_client.post(url, {"action": "release", "_selected_action": [batch.pk]})
     assert IssueBatch.objects.get(pk=batch.pk).status == "rendered"
@@ -173,3 +175,53 @@ def test_auditor_cannot_issue_from_the_member_page(auditor_client, office):
         ).status_code
         == 403
     )
+
+
+def download(client, batch, kind):
+    return client.get(reverse("admin:certificates_issuebatch_download", args=[batch.pk, kind]))
+
+
+@pytest.mark.django_db
+def test_batch_files_only_through_the_checked_and_logged_view(
+    records, clerk_client, supervisor_client, auditor_client, supervisor, settings
+):
+    from certificates.models import DownloadLog
+    from certificates.services import batch_release
+
+    batch = IssueBatch.objects.get(pk=records[1].batch_id)
+    page = supervisor_client.get(reverse("admin:certificates_issuebatch_change", args=[batch.pk]))
+    html = page.content.decode()
+    assert "/media/" not in html and batch.pdf.name not in html  # no public path
+    assert reverse("admin:certificates_issuebatch_download", args=[batch.pk, "pdf"]) in html
+    with pytest.raises(ValueError):
+        _ = batch.pdf.url  # the private storage has no URL at all
+
+    # Before release: the supervisor checks the files; clerks and auditors cannot.
+    assert download(clerk_client, batch, "pdf").status_code == 403
+    assert download(auditor_client, batch, "mailing_csv").status_code == 403
+    response = download(supervisor_client, batch, "pdf")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"%PDF")
+    assert "no-store" in response["Cache-Control"]
+
+    batch_release(batch=batch, user=supervisor)
+    response = download(clerk_client, batch, "mailing_csv")
+    assert response.status_code == 200
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("symbol,office_name,postal_code")
+    assert "1001" in text.splitlines()[1]
+    assert download(auditor_client, batch, "pdf").status_code == 403
+    assert download(supervisor_client, batch, "nonsense").status_code == 404
+
+    logs = list(DownloadLog.objects.order_by("at").values_list("user__username", "kind"))
+    assert logs == [("supervisor", "pdf"), ("clerk", "mailing_csv")]
+    assert (
+        auditor_client.get(reverse("admin:certificates_downloadlog_changelist")).status_code == 200
+    )
+
+    # Behind nginx: the view answers with X-Accel-Redirect after the same check and log.
+    settings.PROTECTED_DOWNLOADS_ACCEL_PREFIX = "/protected/"
+    response = download(clerk_client, batch, "pdf")
+    assert response["X-Accel-Redirect"] == f"/protected/{batch.pdf.name}"
+    assert response.content == b""
+    assert DownloadLog.objects.count() == 3

@@ -35,7 +35,7 @@ def pdf_text(content: bytes) -> str:
 
 @pytest.fixture
 def household(db, office, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+    settings.PRIVATE_FILES_ROOT = tmp_path
     InsurerFactory()
     insured = MemberFactory(
         office=office,

@@ -9,6 +9,7 @@ from certificates.issuing import certificates_issue_run
 from certificates.models import Application, Certificate, IssueBatch, LostCardCase, Notice
 from certificates.services import (
     application_decide,
+    care_needs_end,
     certificate_issue,
     certificate_record_return,
     certificate_void,
@@ -256,6 +257,53 @@ def test_care_needs_renew_without_a_new_application(insurer, office, supervisor)
         first,
     )
     assert Application.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_ending_a_care_needs_approval_stops_its_renewal(insurer, office, clerk, supervisor):
+    member = MemberFactory(office=office, number="7", birth_date=D(1970, 5, 5))
+    MynaStatusFactory(member=member, card="held", registration="registered")  # a usable card
+    application = Application.objects.create(
+        member=member,
+        kind="care_needs",
+        received_on=D(2026, 4, 1),
+        evidence="long_term_care",
+        review_on=D(2027, 4, 1),
+    )
+    first = application_decide(
+        application=application, approve=True, decided_on=D(2026, 4, 2), user=supervisor
+    )
+    with pytest.raises(PermissionDenied):
+        care_needs_end(application=application, ended_on=D(2027, 4, 1), note="x", user=clerk)
+    with pytest.raises(ValidationError):
+        care_needs_end(application=application, ended_on=D(2027, 4, 1), note=" ", user=supervisor)
+
+    care_needs_end(
+        application=application,
+        ended_on=D(2027, 4, 1),
+        note="見直しの結果、支援不要",
+        user=supervisor,
+    )
+    application.refresh_from_db()
+    assert (application.status, application.ended_on) == ("ended", D(2027, 4, 1))
+    last = application.history.first()
+    assert (last.history_change_reason, last.history_user) == (
+        "要配慮者の承認を終了（2027-04-01）",
+        supervisor,
+    )
+    with pytest.raises(ValidationError):  # once only
+        care_needs_end(application=application, ended_on=D(2027, 4, 2), note="再", user=supervisor)
+
+    # The nightly run no longer counts the approval: no renewal, the return is requested
+    # (a usable card and no other reason), and after expiry nothing asks for a new one.
+    nightly_run(run_date=D(2031, 2, 1), trigger="test")
+    assert open_flags(member) == {("return_requested", "")}
+    night_and_issue(D(2031, 2, 1))
+    assert list(Certificate.objects.filter(member=member)) == [first]
+    nightly_run(run_date=D(2031, 4, 1), trigger="test")
+    assert not Flag.objects.filter(
+        member=member, closed_on__isnull=True, kind__in=["renewal_due", "certificate_needed"]
+    ).exists()
 
 
 @pytest.mark.django_db

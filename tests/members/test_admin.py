@@ -1,3 +1,4 @@
+import re
 from datetime import date
 
 import pytest
@@ -11,6 +12,7 @@ from members.models import Member, MynaStatus, MyNumber, MyNumberAccessLog
 from members.services import my_number_register
 from tests.factories import InsurerFactory, MemberFactory, MynaStatusFactory
 from tests.importing import MEMBER_HEADER, member_line
+from tests.visible_text import english_words
 
 PLAIN = "983205673214"
 
@@ -116,6 +118,23 @@ def test_every_page_for_every_role(role_client, register):
 
 
 @pytest.mark.django_db
+def test_member_page_says_an_open_lost_card_case_makes_the_card_unusable(clerk_client, register):
+    """MY-2: registered, but the card was lost and the case is open: not 登録済/usable."""
+    from certificates.models import LostCardCase
+
+    insured, _ = register
+    url = reverse("admin:members_member_change", args=[insured.pk])
+    LostCardCase.objects.create(
+        member=insured, lost_on=insured.myna_status.as_of, reported_on=insured.myna_status.as_of
+    )
+    html = clerk_client.get(url).content.decode()
+    assert "利用できない（カード紛失の対応中・登録済）" in html
+    assert "利用できる）" not in html
+    listing = clerk_client.get(reverse("admin:members_member_changelist") + "?q=1001-12")
+    assert "登録済・紛失対応中（利用できない）" in listing.content.decode()
+
+
+@pytest.mark.django_db
 def test_member_page_shows_household_status_and_masked_number(supervisor_client, register):
     insured, spouse = register
     html = supervisor_client.get(
@@ -123,7 +142,7 @@ def test_member_page_shows_household_status_and_masked_number(supervisor_client,
     ).content.decode()
     assert "世帯（記号 1001・番号 12）" in html
     assert spouse.full_name in html
-    assert 'id="myna-state">登録済<' in html
+    assert 'id="myna-state">登録済（利用できる）<' in html
     assert "国のデータ 2026-10-31 時点" in html
     assert "********3214" in html
     assert "理由を入力して表示" in html
@@ -260,9 +279,13 @@ def test_admin_import_of_a_cp932_file_with_confirmation(clerk_client, office):
     assert preview.status_code == 200
     assert PLAIN not in html
     assert Member.objects.count() == 0  # the preview is a dry run
+    assert english_words(html) == []  # the preview is Japanese
+    assert "2行目" in html and "新規" in html and "氏（family_name）" in html
     confirm = preview.context["confirm_form"].initial
     done = clerk_client.post(reverse("admin:members_member_process_import"), confirm)
     assert done.status_code == 302
+    listing = clerk_client.get(done["Location"]).content.decode()
+    assert "加入者を取り込みました: 新規 1件、更新 0件、変更なし 0件。" in listing
     member = Member.objects.get(number="5")
     assert MyNumber.objects.get(member=member).last4 == "3214"
 
@@ -275,7 +298,10 @@ def test_admin_import_with_bad_rows_offers_no_confirmation(clerk_client, office)
         reverse("admin:members_member_import"),
         {"resource": "0", "format": "0", "import_file": upload},
     )
-    assert "記号「9999」の事業所が登録されていません。" in response.content.decode()
+    html = response.content.decode()
+    assert "記号「9999」の事業所が登録されていません。" in html
+    assert re.search(r"2行目</td>\s*<td>symbol</td>", html)  # line 1 is the header
+    assert english_words(html) == []
     assert response.context.get("confirm_form") is None
     assert Member.objects.count() == 0
 
@@ -301,6 +327,8 @@ def test_history_cannot_be_reverted_from_the_admin(supervisor_client, register):
     url = reverse("admin:members_member_simple_history", args=[insured.pk, first.history_id])
     page = supervisor_client.get(url)
     assert "元に戻す" not in page.content.decode() and "Revert" not in page.content.decode()
+    assert 'name="family_name"' not in page.content.decode()  # read-only: nothing to type into
+    assert "山田" in page.content.decode()  # the past value
     refused = supervisor_client.post(url, {**member_form(), "family_name": "山田", "number": "12"})
     assert refused.status_code == 403
     insured.refresh_from_db()

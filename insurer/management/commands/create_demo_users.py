@@ -22,6 +22,11 @@ class Command(BaseCommand):
         "DJANGO_DEBUG=1 のときだけ動きます（本番では拒否）。"
     )
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--port", default="8000", help="表示するURLのポート（make run の PORT）"
+        )
+
     @transaction.atomic
     def handle(self, *args, **options):
         if not settings.DEBUG:
@@ -46,7 +51,7 @@ class Command(BaseCommand):
                 devices[username], _ = TOTPDevice.objects.get_or_create(
                     user=user, defaults={"name": "デモ", "confirmed": True}
                 )
-        self.stdout.write("デモ用ログイン（http://127.0.0.1:8000/admin/）:")
+        self.stdout.write(f"デモ用ログイン（http://127.0.0.1:{options['port']}/admin/）:")
         for username, _, role in DEMO_USERS:
             line = f"  {role:　<4} ユーザー名 {username:<10} パスワード {DEMO_PASSWORD}"
             if username in devices:
