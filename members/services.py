@@ -5,7 +5,7 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from simple_history.utils import bulk_update_with_history
 
 from insurer.bulk import bulk_insert_with_history
@@ -285,20 +285,19 @@ def members_apply_loss_at_75(*, as_of: date) -> int:
         number=OuterRef("number"),
         relationship=Member.Relationship.SELF,
     )
-    insured_loses_at_75 = insured.filter(birth_date__lte=cutoff).filter(
-        Q(lost_on__isnull=True) | Q(lost_on__gte=Anniversary("birth_date", 75))
+    # The households whose insured person's membership ends at 75 by `as_of` (indexed by
+    # birth date), each with that day: few rows, which the dependants are matched against.
+    household_at_75 = (
+        insured.filter(birth_date__lte=cutoff)
+        .annotate(day=Anniversary("birth_date", 75))
+        .filter(Q(lost_on__isnull=True) | Q(lost_on__gte=F("day")))
     )
-    # Two indexed reads (by birth date), not an OR over a per-row subquery.
     reached_75 = Member.objects.filter(birth_date__lte=cutoff).filter(
         Q(lost_on__isnull=True) | Q(lost_on__gt=Anniversary("birth_date", 75))
     )
-    of_insured_75 = (
-        Member.objects.exclude(relationship=Member.Relationship.SELF)
-        .annotate(insured_birth_date_at_75=Subquery(insured_loses_at_75.values("birth_date")[:1]))
-        .filter(insured_birth_date_at_75__isnull=False)
-        .filter(
-            Q(lost_on__isnull=True) | Q(lost_on__gt=Anniversary("insured_birth_date_at_75", 75))
-        )
+    of_insured_75 = Member.objects.exclude(relationship=Member.Relationship.SELF).filter(
+        (Q(lost_on__isnull=True) & Exists(household_at_75))
+        | Exists(household_at_75.filter(day__lt=OuterRef("lost_on")))
     )
     candidates = {
         member.pk: member
