@@ -24,12 +24,19 @@ from insurer.admin_utils import (
     person_column,
 )
 from insurer.imports import EXPORT_FORMATS, IMPORT_FORMATS
+from insurer.selectors import insurer_settings_get
 
 from .admin_mixins import MemberSearchMixin
 from .flags import open_flags_for
 from .models import NUMERIC_KEY_ORDER, Flag, Member, MynaStatus, MyNumberAccessLog
 from .resources import FlagResource, MemberResource, MynaStatusResource
-from .rules import MYNA_STATES, my_number_error, myna_state, normalize_kana
+from .rules import (
+    MYNA_STATES,
+    my_number_error,
+    myna_state,
+    normalize_kana,
+    unregistrable_characters,
+)
 from .selectors import (
     MYNA_STATE_FILTERS,
     member_household,
@@ -41,9 +48,11 @@ from .selectors import (
     my_number_in_use,
     my_number_masked,
     myna_state_label,
+    registered_name_proposal_for,
 )
 from .services import (
     MY_NUMBER_IN_USE,
+    member_confirm_registered_name,
     member_save,
     member_validate_household,
     my_number_register,
@@ -206,6 +215,7 @@ class MemberAdmin(JapaneseImportMixin, ImportExportMixin, HistoryAdmin):
                 "fields": (
                     ("family_name", "given_name"),
                     ("family_name_kana", "given_name_kana"),
+                    ("registered_family_name", "registered_given_name"),
                 )
             },
         ),
@@ -340,8 +350,14 @@ class MemberAdmin(JapaneseImportMixin, ImportExportMixin, HistoryAdmin):
 
     def get_urls(self):
         reveal = self.admin_site.admin_view(self.my_number_reveal_view)
+        registered_name = self.admin_site.admin_view(self.registered_name_view)
         return [
             path("<int:object_id>/my-number/", reveal, name="members_member_my_number"),
+            path(
+                "<int:object_id>/registered-name/",
+                registered_name,
+                name="members_member_registered_name",
+            ),
             *super().get_urls(),
         ]
 
@@ -375,6 +391,53 @@ class MemberAdmin(JapaneseImportMixin, ImportExportMixin, HistoryAdmin):
         response = TemplateResponse(request, "admin/members/member/my_number.html", context)
         response["Cache-Control"] = "no-store"
         return response
+
+    def registered_name_view(self, request, object_id: int):
+        """ID-4: the clerk confirms the name the national system will hold, starting from
+        the proposal (the insurer's substitution table, else the kana)."""
+        member = get_object_or_404(Member, pk=object_id)
+        if not self.has_change_permission(request, member):
+            raise PermissionDenied("登録用氏名を確定する権限がありません。")
+        proposal = registered_name_proposal_for(
+            member=member, substitutions_text=insurer_settings_get().name_substitutions
+        )
+        form = RegisteredNameForm(
+            request.POST or None,
+            initial={
+                "family_name": member.registered_family_name or proposal[0],
+                "given_name": member.registered_given_name or proposal[1],
+            },
+        )
+        change_url = reverse("admin:members_member_change", args=[member.pk])
+        if request.method == "POST" and form.is_valid():
+            try:
+                member_confirm_registered_name(
+                    member=member, user=request.user, **form.cleaned_data
+                )
+            except ValidationError as error:
+                form.add_error(None, " ".join(error.messages))
+            else:
+                messages.success(
+                    request,
+                    f"登録用氏名を「{member.printed_full_name}」に確定しました。"
+                    "次の夜間処理で対応フラグが解消し、印字が変わる資格確認書は再交付の対象になります。",
+                )
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "member": member,
+            "form": form,
+            "title": f"登録用氏名の確定: {member}",
+            "bad_characters": unregistrable_characters(member.family_name + member.given_name),
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/members/member/registered_name.html", context)
+
+
+class RegisteredNameForm(forms.Form):
+    family_name = forms.CharField(label="登録用氏名（氏）", max_length=50)
+    given_name = forms.CharField(label="登録用氏名（名）", max_length=50)
 
 
 @admin.register(MynaStatus)

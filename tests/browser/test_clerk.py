@@ -163,3 +163,50 @@ def test_clerk_uploads_a_bad_member_file_and_reads_the_row_errors(page, register
     from members.models import Member
 
     assert not Member.objects.filter(number__in=["50", "51"]).exists()
+
+
+def test_clerk_confirms_a_registered_name(page, register):
+    """ID-4: a filed name with 髙 waits on the worklist; the clerk confirms the proposed
+    registered name from the member page, and a name still outside JIS X 0208 is refused."""
+    from insurer.services import nightly_run
+    from members.models import Flag
+    from members.services import member_save
+    from tests.factories import MemberFactory
+
+    member = MemberFactory(
+        office=register.yamada.office,
+        number="77",
+        family_name="髙橋",
+        given_name="一郎",
+        family_name_kana="タカハシ",
+        given_name_kana="イチロウ",
+    )
+    member_save(member=member, user=None, reason="資格取得届")
+    nightly_run(run_date=register.today, trigger="test", force=True)
+    assert Flag.objects.filter(member=member, kind="name_unregistrable", closed_on=None).exists()
+
+    browser_login(page, register.users[CLERK])
+    page.goto(f"/admin/members/member/{member.pk}/change/")
+    expect(page.locator("#registered-name")).to_contain_text("未確定")
+    page.get_by_role("link", name="登録用氏名を確定する").click()
+    expect(page.locator("#bad-characters")).to_have_text("髙")
+    family = page.get_by_label("登録用氏名（氏）")
+    expect(family).to_have_value("高橋")  # from the insurer's substitution table
+    expect(page.get_by_label("登録用氏名（名）")).to_have_value("一郎")
+    family.fill("髙橋")  # still outside JIS X 0208: refused, nothing saved
+    page.get_by_role("button", name="この氏名で確定する").click()
+    expect(page.locator(".errorlist")).to_contain_text("使えない文字（髙）")
+    member.refresh_from_db()
+    assert member.registered_family_name == ""
+    page.get_by_label("登録用氏名（氏）").fill("高橋")
+    page.get_by_role("button", name="この氏名で確定する").click()
+    expect(page.locator("ul.messagelist")).to_contain_text(
+        "登録用氏名を「高橋 一郎」に確定しました"
+    )
+    expect(page.locator("#registered-name")).to_contain_text("確定済み")
+    member.refresh_from_db()
+    assert (member.family_name, member.registered_family_name) == ("髙橋", "高橋")
+    nightly_run(run_date=register.today, trigger="test", force=True)
+    assert not Flag.objects.filter(
+        member=member, kind="name_unregistrable", closed_on=None
+    ).exists()
