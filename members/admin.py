@@ -233,7 +233,10 @@ class MemberAdmin(JapaneseImportMixin, ImportExportMixin, HistoryAdmin):
             },
         ),
         ("一部負担金", {"fields": ("standard_monthly_remuneration", "has_income_reduction")}),
-        ("届出・登録", {"fields": ("notified_on", "oqs_registered_on")}),
+        (
+            "届出・登録",
+            {"fields": ("notified_on", "oqs_registered_on", "is_certificate_requested")},
+        ),
     )
 
     @admin.display(description="記号-番号-枝番", ordering="office_id")
