@@ -63,6 +63,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files (issue 12, see below)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,8 +127,20 @@ TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True
 USE_TZ = True
 
+# --- Static files and the proxy (issue 12; README "Production") -------------------------
+# whitenoise serves /static/ from the Django process itself, so gunicorn alone (no proxy,
+# DJANGO_DEBUG=0) serves the admin's CSS and JavaScript. collectstatic writes compressed
+# copies and names carrying a hash of the content (the manifest): those are sent with a
+# one-year cache. Behind Caddy (docker-compose.yml) the proxy serves the same files from
+# its image and gunicorn never sees a /static/ request. The Dockerfile runs collectstatic
+# at build time with DJANGO_DEBUG=1, without secrets.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# --- end static files ----------------------------------------------------------------------
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
 MEDIA_URL = "media/"
 
