@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "insurer.proxy.ProxiedClientAddressMiddleware",  # behind Caddy only (issue 12, see below)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files (issue 12, see below)
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -140,7 +141,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-# --- end static files ----------------------------------------------------------------------
+# Behind the reverse proxy (docker-compose.yml sets 1): the client's address is taken from
+# the X-Forwarded-For the proxy writes (insurer/proxy.py), for the lockout and the logs.
+BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
+# --- end static files and the proxy -------------------------------------------------------
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
 MEDIA_URL = "media/"
 

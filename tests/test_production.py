@@ -285,7 +285,7 @@ def test_the_files_volume_is_where_the_settings_write_and_the_proxy_reads(tmp_pa
             "import json; from django.conf import settings as s; print(json.dumps({"
             "'files': str(getattr(s, 'PRIVATE_FILES_ROOT', s.MEDIA_ROOT)),"
             "'static': str(s.STATIC_ROOT), 'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS,"
-            "'ssl_redirect': s.SECURE_SSL_REDIRECT}))",
+            "'ssl_redirect': s.SECURE_SSL_REDIRECT, 'behind_proxy': s.BEHIND_PROXY}))",
         ],
         cwd=ROOT,
         env=env,
@@ -301,6 +301,7 @@ def test_the_files_volume_is_where_the_settings_write_and_the_proxy_reads(tmp_pa
         "debug": False,
         "hosts": [sample_dotenv()["SITE_DOMAIN"]],
         "ssl_redirect": True,
+        "behind_proxy": True,
     }
     # The deploy check passes with exactly what the containers get.
     check = subprocess.run(
