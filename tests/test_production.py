@@ -508,33 +508,64 @@ def wait_until(condition, *, seconds: float, processes: Processes, what: str):
     pytest.fail(f"{what}: not within {seconds} seconds")
 
 
+@dataclass
+class AppDatabase:
+    """A database made as the postgres container makes it, and the superuser's tools."""
+
+    name: str  # the database and its role
+    url: str  # as the application connects
+    admin_env: dict[str, str]  # PG* variables for psql, pg_dump, pg_restore as the superuser
+
+    @property
+    def restored_name(self) -> str:
+        return f"{self.name}_r"
+
+    def restore_copy(self, dump: Path) -> str:
+        """README "Production" → Restore, with the host's tools: an empty database owned by
+        the role, btree_gist, pg_restore as the role. Returns the copy's URL."""
+        tools = {"env": self.admin_env}
+        run(["createdb", "-O", self.name, self.restored_name], **tools)
+        run(["psql", "-d", self.restored_name, "-c", "CREATE EXTENSION btree_gist"], **tools)
+        restore = ["pg_restore", "-d", self.restored_name, "--no-owner", f"--role={self.name}"]
+        run([*restore, "--no-comments", "--exit-on-error", str(dump)], **tools)
+        return self.url.rsplit("/", 1)[0] + "/" + self.restored_name
+
+
 @pytest.fixture
 def app_database():
     """A fresh database made by deploy/postgres/init-app-database.sh, as the postgres
     container makes it: a non-superuser role owning its database, btree_gist created.
-    Yields its URL; dropped with the role afterwards, whatever happened."""
+    Dropped with its restored copy and the role afterwards, whatever happened."""
     admin = settings.DATABASES["default"]
     name = f"insurer_prod_{uuid.uuid4().hex[:10]}"
     password = secrets.token_hex(16)
     host, port = admin["HOST"] or "127.0.0.1", str(admin["PORT"] or 5432)
-    env = {
+    admin_env = {
         **minimal_environ(),
         "PGHOST": host,
         "PGPORT": port,
+        "PGUSER": admin["USER"],
         "PGPASSWORD": admin["PASSWORD"] or "",
+    }
+    init_env = {
+        **admin_env,
         "POSTGRES_USER": admin["USER"],
         "POSTGRES_DB": "postgres",
         "APP_DB_USER": name,
         "APP_DB_PASSWORD": password,
         "APP_DB_NAME": name,
     }
+    database = AppDatabase(
+        name=name, url=f"postgres://{name}:{password}@{host}:{port}/{name}", admin_env=admin_env
+    )
     admin_url = f"postgresql://{admin['USER']}@{host}:{port}/postgres"
     try:
-        run(["sh", str(ROOT / "deploy/postgres/init-app-database.sh")], env)
-        yield f"postgres://{name}:{password}@{host}:{port}/{name}"
+        run(["sh", str(ROOT / "deploy/postgres/init-app-database.sh")], init_env)
+        yield database
     finally:
         with psycopg.connect(admin_url, password=admin["PASSWORD"] or None, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for db_name in (name, database.restored_name):
+                c.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
             c.execute(f'DROP ROLE IF EXISTS "{name}"')
 
 
@@ -553,7 +584,7 @@ def test_production_shape_serves_clerks_and_renders_a_batch(tmp_path, app_databa
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "MY_NUMBER_KEYS": Fernet.generate_key().decode(),
         "MY_NUMBER_HASH_KEY": secrets.token_urlsafe(48),
-        "DATABASE_URL": app_database,
+        "DATABASE_URL": app_database.url,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "DJANGO_STATIC_ROOT": str(static_root),
         "DJANGO_MEDIA_ROOT": str(files_root),
@@ -651,7 +682,7 @@ def test_production_shape_serves_clerks_and_renders_a_batch(tmp_path, app_databa
         batch_id = int(re.search(r"バッチ #(\d+)", issued).group(1))
 
         def rendered() -> tuple | None:
-            with psycopg.connect(app_database) as connection:
+            with psycopg.connect(app_database.url) as connection:
                 row = connection.execute(
                     "SELECT status, pdf, error FROM certificates_issuebatch WHERE id = %s",
                     [batch_id],
@@ -667,5 +698,16 @@ def test_production_shape_serves_clerks_and_renders_a_batch(tmp_path, app_databa
         assert session.get(f"/media/{pdf_name}").status == 404
         assert BrowserSession(base_url, files_root).get(f"/media/{pdf_name}").status == 404
         processes.assert_running()
+
+        # README "Production" → Back up and Restore: the dump restores into an empty
+        # database owned by the role, and the app accepts it with the same keys.
+        dump = tmp_path / "insurer.dump"
+        run(["pg_dump", "-Fc", "-f", str(dump), app_database.name], app_database.admin_env)
+        restored = app_database.restore_copy(dump)
+        run([*manage, "check", "--database", "default"], {**env, "DATABASE_URL": restored})
+        with psycopg.connect(restored) as connection:
+            assert connection.execute(
+                "SELECT pdf FROM certificates_issuebatch WHERE id = %s", [batch_id]
+            ).fetchone() == (pdf_name,)
     finally:
         processes.stop_all()
