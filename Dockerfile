@@ -11,8 +11,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt /tmp/requirements.txt
 # Runtime only: requirements.txt lists the test tools after "# Tests and tooling".
-RUN sed '/^# Tests and tooling/,$d' /tmp/requirements.txt > /tmp/runtime.txt \
-    && pip wheel --wheel-dir /wheels -r /tmp/runtime.txt
+RUN mkdir /wheels \
+    && sed '/^# Tests and tooling/,$d' /tmp/requirements.txt > /wheels/requirements.txt \
+    && pip wheel --wheel-dir /wheels -r /wheels/requirements.txt
 
 # --- app: no compiler, no pip cache, code owned by root and read-only to the app ---------
 FROM python:3.11.14-slim-bookworm AS app
@@ -21,8 +22,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
     DJANGO_STATIC_ROOT=/app/staticfiles \
     DJANGO_MEDIA_ROOT=/srv/files
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    --mount=type=bind,from=builder,source=/tmp/runtime.txt,target=/tmp/runtime.txt \
-    pip install --no-cache-dir --no-index --find-links /wheels -r /tmp/runtime.txt
+    pip install --no-cache-dir --no-index --find-links /wheels -r /wheels/requirements.txt
 # The one thing the app writes: batch PDFs and mailing lists (the `files` volume). A new
 # named volume takes this folder's owner, so uid 10001 can write there.
 RUN groupadd --system --gid 10001 app \
