@@ -31,7 +31,7 @@ RUN groupadd --system --gid 10001 app \
 WORKDIR /app
 COPY . .
 # collectstatic needs no secrets: DEBUG lets the settings load without them, for this step
-# only (the running containers get DJANGO_DEBUG=0 from .env).
+# only (the running containers get DJANGO_DEBUG=0 from docker-compose.yml).
 RUN DJANGO_DEBUG=1 python manage.py collectstatic --noinput
 USER app
 EXPOSE 8000
