@@ -62,7 +62,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "insurer.proxy.ProxiedClientAddressMiddleware",  # behind Caddy only (issue 12, see below)
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files (issue 12, see below)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -130,8 +132,23 @@ TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True
 USE_TZ = True
 
+# --- Static files and the proxy (issue 12; README "Production") -------------------------
+# whitenoise serves /static/ from the Django process itself, so gunicorn alone (no proxy,
+# DJANGO_DEBUG=0) serves the admin's CSS and JavaScript. collectstatic writes compressed
+# copies and names carrying a hash of the content (the manifest): those are sent with a
+# one-year cache. Behind Caddy (docker-compose.yml) the proxy serves the same files from
+# its image and gunicorn never sees a /static/ request. The Dockerfile runs collectstatic
+# at build time with DJANGO_DEBUG=1, without secrets.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Behind the reverse proxy (docker-compose.yml sets 1): the client's address is taken from
+# the X-Forwarded-For the proxy writes (insurer/proxy.py), for the lockout and the logs.
+BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
+# --- end static files and the proxy -------------------------------------------------------
 # Batch PDFs and mailing lists hold personal data: they are kept outside any public
 # path and served only by certificates.views (role checked, every download logged).
 # DJANGO_MEDIA_ROOT is the old name of PRIVATE_FILES_ROOT, still read.
@@ -140,7 +157,7 @@ PRIVATE_FILES_ROOT = Path(
     or os.environ.get("DJANGO_MEDIA_ROOT")
     or BASE_DIR / "private"
 )
-# Behind nginx: the internal location that maps to PRIVATE_FILES_ROOT (e.g.
+# Behind a proxy: the internal location that maps to PRIVATE_FILES_ROOT (e.g.
 # "/protected/"); the view then answers with X-Accel-Redirect instead of the bytes.
 PROTECTED_DOWNLOADS_ACCEL_PREFIX = os.environ.get("PROTECTED_DOWNLOADS_ACCEL_PREFIX", "")
 

@@ -20,3 +20,14 @@ from insurer.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 AXES_ENABLED = True
+
+# The suite renders pages without running collectstatic first: the manifest storage
+# would refuse every {% static %} it has no entry for. The production shape, manifest
+# included, is started by tests/test_production.py with insurer.settings.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# No STATIC_ROOT either: whitenoise looks files up per request instead of listing a folder
+# that does not exist at start (and warning about it in every test).
+WHITENOISE_AUTOREFRESH = True

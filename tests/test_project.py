@@ -1,6 +1,6 @@
-"""The project shell: settings, compose file, CI services, README commands."""
+"""The project shell: settings, CI services, README commands (the compose file and the
+production shape: tests/test_production.py)."""
 
-import importlib
 import os
 import re
 import subprocess
@@ -10,44 +10,6 @@ from pathlib import Path
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def compose_commands() -> dict[str, list[str]]:
-    text = (ROOT / "docker-compose.yml").read_text()
-    commands = {}
-    service = None
-    for line in text.splitlines():
-        if match := re.match(r"^  ([a-z]+):\s*$", line):
-            service = match.group(1)
-        if service and (match := re.match(r"^    command: (\[.*\])\s*$", line)):
-            commands[service] = re.findall(r'"([^"]*)"', match.group(1))
-    return commands
-
-
-def test_compose_has_the_production_services():
-    text = (ROOT / "docker-compose.yml").read_text()
-    for service in ("postgres", "redis", "web", "worker", "beat"):
-        assert re.search(rf"^  {service}:\s*$", text, re.M), service
-    assert "DJANGO_SETTINGS_MODULE: insurer.settings" in text
-    importlib.import_module("insurer.settings")
-
-
-def test_compose_commands_name_real_modules(db):  # importing the wsgi module checks the vault
-    commands = compose_commands()
-    web = " ".join(commands["web"])
-    wsgi_path = re.search(r"gunicorn (\S+)", web).group(1)
-    module, attribute = wsgi_path.split(":")
-    assert callable(getattr(importlib.import_module(module), attribute))
-    assert "manage.py migrate" in web
-    for service in ("worker", "beat"):
-        command = commands[service]
-        assert command[:3] == ["celery", "-A", "insurer"]
-        assert service in command
-    from insurer import celery_app
-
-    assert celery_app.main == "insurer"
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert '"gunicorn", "insurer.wsgi:application"' in dockerfile
 
 
 def test_settings_follow_the_brief():
