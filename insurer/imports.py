@@ -1,30 +1,47 @@
 """What every import shares: decoding, Japanese cell widgets, all-or-nothing, reporting.
 
 The resources in each app declare columns with these widgets; ``StrictModelResource``
-makes an import all-or-nothing, checks the header, finds duplicate keys in the file and
-records which rows were skipped. ``import_problems`` turns a result into
-(line, column, reason) triples for the admin and the ``import`` command alike.
+makes an import all-or-nothing, checks the header (exactly the documented columns),
+the shape of every row and every cell (length, control characters, a My Number where
+none belongs), finds duplicate keys in the file and records which rows were skipped.
+``import_problems`` turns a result into (line, column, reason) triples for the admin and
+the ``import`` command alike. No message ever shows a run of twelve digits
+(``shown``): at most the last four, as for a My Number.
 """
 
 import base64
+import copy
+import csv
 import hashlib
+import io
 import os
+import re
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import tablib
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import DatabaseError, IntegrityError
+from django.utils import timezone
 from import_export import resources, widgets
 from import_export.formats import base_formats
-from import_export.results import Result
+from import_export.results import Error, Result
 from import_export.tmp_storages import TempFolderStorage
 
 from .history import history_user
+from .rules import is_valid_my_number
 
 # --- Reading files ---------------------------------------------------------------------
 
 DEFAULT_ENCODINGS = {"utf-8", "utf8", "utf-8-sig", "utf_8", "utf_8_sig"}
+UNREADABLE = (
+    "ファイルを文字コード {tries} として読めません。"
+    "UTF-8 または Shift_JIS（cp932）で保存してください。"
+)
 
 
 def decode_upload(data: bytes, encoding: str | None) -> str:
@@ -38,10 +55,76 @@ def decode_upload(data: bytes, encoding: str | None) -> str:
             continue
         except LookupError as exc:
             raise ValueError(f"文字コード「{encoding}」は使えません。") from exc
-    raise ValueError(
-        f"ファイルを文字コード {' / '.join(tries)} として読めません。"
-        "UTF-8 または Shift_JIS（cp932）で保存してください。"
-    )
+    raise ValueError(UNREADABLE.format(tries=" / ".join(tries)))
+
+
+# A cell longer than this is refused by the resource (with its line and column); the
+# csv module's own limit (128 KiB) would stop the whole file with an English error.
+csv.field_size_limit(64 * 1024 * 1024)
+
+
+def read_csv(stream) -> tablib.Dataset:
+    """A dataset of the file's rows, each padded or cut to the header's width.
+
+    The dataset carries ``file_lines`` (the line each row starts on: a quoted cell may
+    span lines, blank lines are left out) and ``ragged_rows`` (row number -> the number
+    of cells the row really had) for the resource to report.
+    """
+    reader = csv.reader(stream)
+    dataset = tablib.Dataset()
+    lines: list[int] = []
+    ragged: dict[int, int] = {}
+    width = None
+    start = 1
+    for record in reader:
+        line, start = start, reader.line_num + 1
+        if width is None:
+            dataset.headers, width = record, len(record)
+            continue
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != width:
+            ragged[len(lines) + 1] = len(record)
+            record = (record + [""] * width)[:width]
+        dataset.append(record)
+        lines.append(line)
+    dataset.file_lines = lines
+    dataset.ragged_rows = ragged
+    return dataset
+
+
+# --- What a message may show ---------------------------------------------------------------
+
+_DIGITS = "0-9０-９"
+_LONG_DIGIT_RUN = re.compile(f"[{_DIGITS}]{{12,}}")
+_SEPARATED_TWELVE = re.compile(
+    f"(?<![{_DIGITS}])[{_DIGITS}]{{4}}[-‐－ 　]?[{_DIGITS}]{{4}}[-‐－ 　]?[{_DIGITS}]{{4}}(?![{_DIGITS}])"
+)
+SHOWN_LENGTH = 40
+
+
+def _mask(match: re.Match) -> str:
+    return "********" + match.group()[-4:]
+
+
+def mask_digit_runs(text: str) -> str:
+    """Twelve digits or more (a My Number, perhaps) shown as ********1234."""
+    return _SEPARATED_TWELVE.sub(_mask, _LONG_DIGIT_RUN.sub(_mask, text))
+
+
+def shown(value) -> str:
+    """A cell as a message may quote it: short, and never with twelve digits in a row."""
+    text = mask_digit_runs(_text(value))
+    return text if len(text) <= SHOWN_LENGTH else text[:SHOWN_LENGTH] + "…"
+
+
+def my_number_candidates(text: str) -> list[str]:
+    """Twelve-digit runs in free text (4-4-4 with a hyphen or space allowed), as ASCII."""
+    found = []
+    for match in _SEPARATED_TWELVE.finditer(text):
+        digits = unicodedata.normalize("NFKC", match.group())
+        found.append("".join(char for char in digits if char.isdigit()))
+    return found
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -63,12 +146,30 @@ class SafeExportMixin:
 
 
 class CSV(SafeExportMixin, base_formats.CSV):
-    """CSV that accepts bytes in UTF-8 (with or without BOM) or CP932."""
+    """CSV that accepts bytes in UTF-8 (with or without BOM) or CP932.
+
+    Read by ``read_csv``, not tablib: a row with a cell too few or too many is kept (and
+    refused by the resource, named by its line) instead of being padded in silence.
+    """
 
     def create_dataset(self, in_stream, **kwargs):
         if isinstance(in_stream, bytes):
             in_stream = decode_upload(in_stream, self.encoding)
-        return super().create_dataset(in_stream, **kwargs)
+        return read_csv(io.StringIO(in_stream, newline=""))
+
+    def read_path(self, path: str) -> tablib.Dataset:
+        """A file decoded while it is parsed, as ``decode_upload`` would decode it."""
+        requested = (self.encoding or "utf-8-sig").lower()
+        tries = ["utf-8-sig", "cp932"] if requested in DEFAULT_ENCODINGS else [requested]
+        for candidate in tries:
+            try:
+                with open(path, encoding=candidate, newline="") as file:
+                    return read_csv(file)
+            except UnicodeDecodeError:
+                continue
+            except LookupError as exc:
+                raise ValueError(f"文字コード「{self.encoding}」は使えません。") from exc
+        raise ValueError(UNREADABLE.format(tries=" / ".join(tries)))
 
     def get_read_mode(self) -> str:
         return "rb"
@@ -158,31 +259,58 @@ class DigitsWidget(TextWidget):
                 if self.min_length == self.max_length
                 else f"{self.min_length}〜{self.max_length}桁"
             )
-            raise ValueError(f"半角数字{size}で入力してください（値: {text or '空欄'}）。")
+            raise ValueError(f"半角数字{size}で入力してください（値: {shown(text) or '空欄'}）。")
         return text
 
 
-class DateWidget(widgets.Widget):
-    """YYYY-MM-DD (a spreadsheet's own date cells are accepted too)."""
+EARLIEST_DATE = date(1900, 1, 1)
 
-    def __init__(self, *, required: bool = False, **kwargs):
+
+def years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+class DateWidget(widgets.Widget):
+    """YYYY-MM-DD (a spreadsheet's own date cells are accepted too), within plausible
+    bounds: not before 1900-01-01, and not more than ``future_years`` after the day of
+    the import (Asia/Tokyo; 0 = not after that day). README "Files" lists them."""
+
+    def __init__(self, *, required: bool = False, future_years: int = 1, **kwargs):
         self.required = required
+        self.future_years = future_years
         super().__init__(**kwargs)
+
+    def latest(self) -> date:
+        return years_after(timezone.localdate(), self.future_years)
 
     def clean(self, value, row=None, **kwargs) -> date | None:
         if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, date):
-            return value
-        text = _text(value)
-        if not text:
-            if self.required:
-                raise ValueError("必須項目です。")
-            return None
-        try:
-            return datetime.strptime(text, "%Y-%m-%d").date()
-        except ValueError:
-            raise ValueError(f"日付は YYYY-MM-DD の形で入力してください（値: {text}）。") from None
+            day = value.date()
+        elif isinstance(value, date):
+            day = value
+        else:
+            text = _text(value)
+            if not text:
+                if self.required:
+                    raise ValueError("必須項目です。")
+                return None
+            try:
+                day = datetime.strptime(text, "%Y-%m-%d").date()
+            except ValueError:
+                raise ValueError(
+                    f"日付は YYYY-MM-DD の形で入力してください（値: {shown(text)}）。"
+                ) from None
+        latest = self.latest()
+        if not EARLIEST_DATE <= day <= latest:
+            limit = "今日" if self.future_years == 0 else f"今日から{self.future_years}年後"
+            raise ValueError(
+                f"日付は {EARLIEST_DATE.isoformat()} から{limit}（{latest.isoformat()}）までの"
+                f"範囲で入力してください（値: {day.isoformat()}）。"
+            )
+        return day
 
     def render(self, value, obj=None, **kwargs) -> str:
         return value.isoformat() if value else ""
@@ -202,7 +330,7 @@ class CodeWidget(TextWidget):
             return ""
         if text not in self.codes:
             raise ValueError(
-                f"「{text or '空欄'}」は使えません。{', '.join(self.codes)} のいずれかです。"
+                f"「{shown(text) or '空欄'}」は使えません。{', '.join(self.codes)} のいずれかです。"
             )
         return text
 
@@ -213,7 +341,7 @@ class YenWidget(widgets.Widget):
         if not text:
             return None
         if not (text.isascii() and text.isdigit()):
-            raise ValueError(f"金額は半角数字（円）で入力してください（値: {text}）。")
+            raise ValueError(f"金額は半角数字（円）で入力してください（値: {shown(text)}）。")
         return int(text)
 
     def render(self, value, obj=None, **kwargs) -> str:
@@ -226,7 +354,7 @@ class FlagWidget(widgets.Widget):
     def clean(self, value, row=None, **kwargs) -> bool:
         text = _text(value)
         if text not in {"", "0", "1"}:
-            raise ValueError(f"「1」または空欄で入力してください（値: {text}）。")
+            raise ValueError(f"「1」または空欄で入力してください（値: {shown(text)}）。")
         return text == "1"
 
     def render(self, value, obj=None, **kwargs) -> str:
@@ -247,7 +375,7 @@ class LookupWidget(widgets.Widget):
         try:
             return self.known[text]
         except KeyError:
-            raise ValueError(self.message.format(value=text or "空欄")) from None
+            raise ValueError(self.message.format(value=shown(text) or "空欄")) from None
 
     def render(self, value, obj=None, **kwargs) -> str:
         return "" if value is None else str(getattr(value, self.key_attribute, value))
@@ -257,50 +385,178 @@ class LookupWidget(widgets.Widget):
 
 DUPLICATE_KEY = "同じキーの行がファイル内の {first}行目にもあります。"
 MISSING_COLUMNS = "必須の列がありません: {columns}"
+UNKNOWN_COLUMNS = "知らない列があります: {columns}（使える列: {allowed}）"
+REPEATED_COLUMNS = "同じ列が2回以上あります: {columns}"
+NO_HEADER = "見出しの行がありません（1行目に列名を書きます）。"
+RAGGED_ROW = "列の数が見出し（{expected}列）と合いません（{actual}列）。"
+CONTROL_CHARACTER = "制御文字（NUL など）は使えません。"
+TOO_LONG = "長すぎます（{length}文字。この列は{limit}文字まで）。"
+MY_NUMBER_ELSEWHERE = (
+    "個人番号と思われる12桁の数字があります。個人番号は my_number の列にだけ入力します。"
+)
+DATABASE_REFUSED = "データベースに書き込めない値です（長すぎる値、使えない文字など）。"
+DATABASE_CONSTRAINT = "データベースの制約に反します（{name}）。"
+MAX_CELL_LENGTH = 200  # a column not backed by a model field with its own max_length
+PROGRESS_EVERY = 10_000  # rows between two progress lines of the `import` command
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+Progress = Callable[[int, int], None]
 
 
 def file_line(row_number: int) -> int:
-    """Data row n (1-based) is on line n + 1 of the file: line 1 is the header."""
+    """Data row n (1-based) is on line n + 1 of a file without blank lines or multi-line
+    cells: line 1 is the header. ``StrictModelResource.line_of`` knows the real line."""
     return row_number + 1
+
+
+class LeanResult(Result):
+    """Keeps the problems and the totals, not a result per row: a 200,000-row file in
+    the ``import`` command would otherwise hold every row's diff until the end."""
+
+    def append_row_result(self, row_result) -> None:
+        pass
 
 
 class StrictModelResource(resources.ModelResource):
     """All-or-nothing imports with every problem reported by line, column and reason.
 
-    Subclasses name ``key_columns`` (duplicates in one file are refused) and
-    ``required_columns`` (checked against the header before any row).
+    Subclasses name ``columns`` (the documented header, in order; a file must have
+    exactly these, in any order, less any of ``optional_columns``) and ``key_columns``
+    (duplicates in one file are refused). ``my_number_columns`` hold My Numbers and are
+    checked by the subclass; in every other column a number passing ID-2 is refused.
     """
 
+    columns: tuple[str, ...] = ()
+    optional_columns: tuple[str, ...] = ()
     key_columns: tuple[str, ...] = ()
-    required_columns: tuple[str, ...] = ()
+    my_number_columns: tuple[str, ...] = ()
     change_reason = "ファイル取込"
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, progress: Progress | None = None, lean: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.row_problems: dict[int, list[tuple[str, str]]] = {}  # row number -> problems
+        self.refused_rows: dict[int, dict[str, list[str]]] = {}  # row -> column -> reasons
+        self.file_lines: list[int] | None = None
+        self.progress = progress
+        self.rows_done = 0
+        self.rows_total = 0
+        self.lean = lean
+        if lean:
+            self._meta = copy.copy(type(self)._meta)
+            self._meta.skip_html_diff = True
+
+    def get_result_class(self):
+        return LeanResult if self.lean else super().get_result_class()
+
+    def line_of(self, row_number: int) -> int:
+        if self.file_lines and 0 < row_number <= len(self.file_lines):
+            return self.file_lines[row_number - 1]
+        return file_line(row_number)
+
+    # --- the file as a whole -------------------------------------------------------------
+
+    def header_problems(self, dataset) -> list[str]:
+        headers = [_text(header).lstrip("\ufeff").strip() for header in dataset.headers or []]
+        dataset.headers = headers
+        if not self.columns:
+            return []
+        if not any(headers):
+            return [NO_HEADER]
+        problems = []
+        repeated = sorted({h for h in headers if headers.count(h) > 1}, key=headers.index)
+        if repeated:
+            problems.append(REPEATED_COLUMNS.format(columns=", ".join(repeated)))
+        unknown = [h for h in dict.fromkeys(headers) if h not in self.columns]
+        if unknown:
+            problems.append(
+                UNKNOWN_COLUMNS.format(
+                    columns=", ".join(shown(h) or "（空欄）" for h in unknown),
+                    allowed=", ".join(self.columns),
+                )
+            )
+        missing = [c for c in self.columns if c not in headers and c not in self.optional_columns]
+        if missing:
+            problems.append(MISSING_COLUMNS.format(columns=", ".join(missing)))
+        return problems
 
     def import_data(self, dataset, **kwargs) -> Result:
         kwargs["rollback_on_validation_errors"] = True
         kwargs["use_transactions"] = True
+        problems = self.header_problems(dataset)
+        if problems:  # the rows would only repeat it: refuse the file before any row
+            result = self.get_result_class()()
+            result.total_rows = len(dataset)
+            for message in problems:
+                result.append_base_error(Error(ValidationError(message)))
+            return result
         return super().import_data(dataset, **kwargs)
 
     def before_import(self, dataset, **kwargs) -> None:
-        headers = [(header or "").strip().lstrip("\ufeff") for header in dataset.headers or []]
-        dataset.headers = headers
-        missing = [column for column in self.required_columns if column not in headers]
-        if missing:
-            raise ValidationError(MISSING_COLUMNS.format(columns=", ".join(missing)))
+        self.file_lines = getattr(dataset, "file_lines", None)
+        self.rows_total = len(dataset)
+        width = len(dataset.headers)
+        for number, actual in getattr(dataset, "ragged_rows", {}).items():
+            message = RAGGED_ROW.format(expected=width, actual=actual)
+            self.refused_rows.setdefault(number, {})[NON_FIELD_ERRORS] = [message]
+        self.check_cells(dataset)
         self.find_duplicate_keys(dataset)
         self.prepare(dataset)
+
+    def cell_limit(self, column: str) -> int:
+        field = self.fields.get(column)
+        attribute = getattr(field, "attribute", None)
+        try:
+            limit = self._meta.model._meta.get_field(attribute).max_length
+        except Exception:  # not a plain model field (a key across a relation, a lookup)
+            limit = None
+        return limit or MAX_CELL_LENGTH
+
+    def is_free_text(self, column: str) -> bool:
+        field = self.fields.get(column)
+        return field is not None and type(field.widget) in (TextWidget, RequiredTextWidget)
+
+    def check_cells(self, dataset) -> None:
+        """Every cell once, before any row: control characters, length, and twelve-digit
+        numbers (a My Number in a free-text column is refused; in a code, number or date
+        column any such run is refused by the column's own check). A refused cell is
+        replaced by what a message may show, so no page or message repeats it."""
+        for index, column in enumerate(dataset.headers):
+            if column in self.my_number_columns or not dataset.height:
+                continue
+            limit, free_text = self.cell_limit(column), self.is_free_text(column)
+            cells = dataset.get_col(index)
+            changed = False
+            for number, cell in enumerate(cells, start=1):
+                if not isinstance(cell, str):
+                    continue
+                reasons = []
+                if not cell.isprintable() and _CONTROL.search(cell):
+                    reasons.append(CONTROL_CHARACTER)
+                if len(cell) > limit:
+                    reasons.append(TOO_LONG.format(length=f"{len(cell):,}", limit=limit))
+                if len(cell) >= 12:
+                    if free_text and any(map(is_valid_my_number, my_number_candidates(cell))):
+                        reasons.append(MY_NUMBER_ELSEWHERE)
+                    masked = mask_digit_runs(cell)
+                    if masked != cell and (reasons or not free_text):
+                        cells[number - 1], changed = masked, True
+                if reasons:
+                    self.refused_rows.setdefault(number, {})[column] = reasons
+                    cells[number - 1], changed = _CONTROL.sub("", shown(cells[number - 1])), True
+            if changed:
+                del dataset[column]
+                dataset.insert_col(index, cells, header=column)
 
     def find_duplicate_keys(self, dataset) -> None:
         if not self.key_columns:
             return
+        indexes = [dataset.headers.index(column) for column in self.key_columns]
         first_seen: dict[tuple, int] = {}
-        for number, row in enumerate(dataset.dict, start=1):
-            key = tuple(_text(row.get(column)) for column in self.key_columns)
+        for number, row in enumerate(dataset, start=1):
+            key = tuple(_text(row[index]) for index in indexes)
             if key in first_seen:
-                message = DUPLICATE_KEY.format(first=file_line(first_seen[key]))
+                message = DUPLICATE_KEY.format(first=self.line_of(first_seen[key]))
                 self.row_problems.setdefault(number, []).append((self.key_columns[-1], message))
             else:
                 first_seen[key] = number
@@ -311,6 +567,32 @@ class StrictModelResource(resources.ModelResource):
     def row_rule_problems(self, instance, row_number: int | None):
         """(column, message) pairs for rules across columns or rows (subclasses)."""
         return ()
+
+    # --- each row ------------------------------------------------------------------------
+
+    def before_import_row(self, row, row_number=None, **kwargs) -> None:
+        refused = self.refused_rows.get(row_number)
+        if refused:  # a row of the wrong shape or with a refused cell: that is its report
+            raise ValidationError(refused)
+        super().before_import_row(row, row_number=row_number, **kwargs)
+
+    def after_import_row(self, row, row_result, **kwargs) -> None:
+        super().after_import_row(row, row_result, **kwargs)
+        self.rows_done += 1
+        if self.progress and self.rows_done % PROGRESS_EVERY == 0:
+            self.progress(self.rows_done, self.rows_total)
+
+    def import_row(self, row, instance_loader, **kwargs):
+        row_result = super().import_row(row, instance_loader, **kwargs)
+        if row_result.errors:  # the database refused the row: say so in Japanese
+            column, message = self.database_problem(row_result.errors[-1].error)
+            row_result.errors = []
+            row_result.import_type = row_result.IMPORT_TYPE_INVALID
+            row_result.validation_error = ValidationError({column or NON_FIELD_ERRORS: [message]})
+        return row_result
+
+    def database_problem(self, error: Exception) -> tuple[str, str]:
+        return database_problem(error, self._meta.model, self.column_for)
 
     def get_or_init_instance(self, instance_loader, row):
         try:
@@ -347,7 +629,25 @@ class StrictModelResource(resources.ModelResource):
         for field in self.fields.values():
             if field.attribute == attribute or field.column_name == attribute:
                 return field.column_name
-        return "" if attribute == NON_FIELD_ERRORS else attribute
+        return "" if attribute in (NON_FIELD_ERRORS, None) else attribute
+
+
+def database_problem(error: Exception, model, column_for) -> tuple[str, str]:
+    """(column, Japanese reason) for an error the database raised on a row."""
+    cause = getattr(error, "__cause__", None)
+    diag = getattr(cause, "diag", None)
+    column = column_for(getattr(diag, "column_name", None) or "")
+    name = getattr(diag, "constraint_name", None)
+    if isinstance(error, IntegrityError) and name:
+        for constraint in model._meta.constraints:
+            if constraint.name == name and getattr(constraint, "violation_error_message", None):
+                message = str(constraint.violation_error_message)
+                if "%(name)s" not in message:
+                    return column, message
+        return column, DATABASE_CONSTRAINT.format(name=name)
+    if isinstance(error, DatabaseError | ValueError):  # too long, NUL, out of range
+        return column, DATABASE_REFUSED
+    return column, f"処理できない行です（{type(error).__name__}）。"
 
 
 @dataclass(frozen=True)
@@ -370,16 +670,19 @@ def import_problems(result: Result, resource: StrictModelResource) -> list[Impor
             for message in messages:
                 problems.append(
                     ImportProblem(
-                        file_line(invalid.number), resource.column_for(attribute), message
+                        resource.line_of(invalid.number),
+                        resource.column_for(attribute),
+                        mask_digit_runs(str(message)),
                     )
                 )
     for number, errors in result.row_errors():
         for error in errors:
-            problems.append(ImportProblem(file_line(number), "", _message(error.error)))
+            column, message = resource.database_problem(error.error)
+            problems.append(ImportProblem(resource.line_of(number), column, message))
     return sorted(problems, key=lambda problem: (problem.line or 0, problem.column))
 
 
 def _message(error: Exception) -> str:
     if isinstance(error, ValidationError):
-        return " ".join(error.messages)
-    return f"処理できない行です（{type(error).__name__}: {error}）。"
+        return mask_digit_runs(" ".join(error.messages))
+    return f"取り込めません（{type(error).__name__}）。"

@@ -11,18 +11,11 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-# --- ID-2 個人番号 --------------------------------------------------------------------
+from insurer.rules import my_number_check_digit
+
+# --- ID-2 個人番号 (the check digit is in insurer/rules.py: imports check every column) --
 
 _MY_NUMBER = re.compile(r"[0-9]{12}")
-
-
-def my_number_check_digit(first_eleven: str) -> int:
-    """ID-2: P(n) is the n-th digit from the right, Q(n) = n+1 (n ≤ 6) or n−5 (n ≥ 7)."""
-    total = 0
-    for n, char in enumerate(reversed(first_eleven), start=1):
-        total += int(char) * (n + 1 if n <= 6 else n - 5)
-    remainder = total % 11
-    return 0 if remainder <= 1 else 11 - remainder
 
 
 def normalize_my_number(value: str) -> str:
