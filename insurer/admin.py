@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 from import_export.admin import ImportExportMixin
 
+from .admin_imports import StrictImportMixin
 from .admin_utils import HistoryAdmin, ReadOnlyAdminMixin
 from .imports import EXPORT_FORMATS, IMPORT_FORMATS
 from .models import Insurer, InsurerSettings, JobRun, Office
@@ -9,7 +10,7 @@ from .resources import InsurerResource, OfficeResource
 
 
 @admin.register(Insurer)
-class InsurerAdmin(ImportExportMixin, HistoryAdmin):
+class InsurerAdmin(StrictImportMixin, ImportExportMixin, HistoryAdmin):
     resource_classes = [InsurerResource]
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS
@@ -61,7 +62,7 @@ class InsurerSettingsAdmin(HistoryAdmin):
 
 
 @admin.register(Office)
-class OfficeAdmin(ImportExportMixin, HistoryAdmin):
+class OfficeAdmin(StrictImportMixin, ImportExportMixin, HistoryAdmin):
     resource_classes = [OfficeResource]
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS

@@ -11,8 +11,9 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from import_export.admin import ExportMixin, ImportExportMixin, ImportMixin
+from import_export.admin import ExportMixin, ImportExportMixin
 
+from insurer.admin_imports import StrictImportMixin
 from insurer.admin_utils import (
     HistoryAdmin,
     LargeTablePaginator,
@@ -112,7 +113,7 @@ class MemberAdminForm(forms.ModelForm):
 
 
 @admin.register(Member)
-class MemberAdmin(ImportExportMixin, HistoryAdmin):
+class MemberAdmin(StrictImportMixin, ImportExportMixin, HistoryAdmin):
     form = MemberAdminForm
     resource_classes = [MemberResource]
     import_formats = IMPORT_FORMATS
@@ -286,7 +287,7 @@ class MemberAdmin(ImportExportMixin, HistoryAdmin):
 
 
 @admin.register(MynaStatus)
-class MynaStatusAdmin(MemberSearchMixin, ImportMixin, ExportMixin, HistoryAdmin):
+class MynaStatusAdmin(MemberSearchMixin, StrictImportMixin, ExportMixin, HistoryAdmin):
     """National data: imported, never typed in."""
 
     resource_classes = [MynaStatusResource]
