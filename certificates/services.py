@@ -7,7 +7,7 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
@@ -118,7 +118,14 @@ def certificate_issue(
     return certificate
 
 
-@transaction.atomic
+# A clerk's single issue waits at most this long for rows the running batch holds.
+SINGLE_ISSUE_LOCK_TIMEOUT = "3s"
+BATCH_BUSY = (
+    "一括交付（または夜間処理）がこの加入者を処理中のため、今は交付できません。"
+    "数分後にもう一度お試しください。"
+)
+
+
 def certificate_issue_for_need(
     *,
     member: Member,
@@ -126,7 +133,46 @@ def certificate_issue_for_need(
     user: AbstractBaseUser | None,
     batch: IssueBatch | None = None,
 ) -> Certificate:
-    """One certificate now, for the member's current §5 reason (member page, decisions)."""
+    """One certificate now, for the member's current §5 reason (member page, decisions).
+
+    Never waits minutes behind the scheduled batch: on PostgreSQL a lock the batch holds
+    (its uncommitted certificate for the same person) is waited for SINGLE_ISSUE_LOCK_TIMEOUT
+    at most, then the clerk reads BATCH_BUSY; if the batch got there first, OVERLAP.
+    """
+    try:
+        return _certificate_issue_for_need(
+            member=member, issued_on=issued_on, user=user, batch=batch
+        )
+    except OperationalError as error:
+        if _is_lock_timeout(error):
+            raise ValidationError(BATCH_BUSY) from None
+        raise
+    except IntegrityError as error:
+        if _constraint_name(error) == ONE_LIVE_PER_PERIOD:
+            raise ValidationError(OVERLAP) from None
+        raise
+
+
+ONE_LIVE_PER_PERIOD = "certificate_one_live_per_period"
+
+
+def _is_lock_timeout(error: Exception) -> bool:
+    if getattr(error.__cause__, "sqlstate", None) == "55P03":  # PostgreSQL lock_not_available
+        return True
+    return "database is locked" in str(error)  # SQLite: another process is writing
+
+
+def _constraint_name(error: Exception) -> str | None:
+    return getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+
+
+@transaction.atomic
+def _certificate_issue_for_need(
+    *, member: Member, issued_on: date, user: AbstractBaseUser | None, batch: IssueBatch | None
+) -> Certificate:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{SINGLE_ISSUE_LOCK_TIMEOUT}'")
     reason = member_need_reason(member, issued_on)
     if reason is None:
         raise ValidationError(NO_NEED)
