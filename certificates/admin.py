@@ -32,6 +32,7 @@ from .services import (
     application_decide,
     application_receive,
     batch_release,
+    batch_render_is_stalled,
     certificate_issue_for_need,
     certificate_print_single,
     certificate_record_return,
@@ -293,6 +294,12 @@ class IssueBatchAdmin(HistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        batch = self.get_object(request, object_id)
+        stalled = batch is not None and batch_render_is_stalled(batch)
+        extra_context = {**(extra_context or {}), "render_stalled": stalled}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_release_permission(self, request) -> bool:
         return request.user.has_perm("certificates.release_issuebatch")

@@ -14,6 +14,7 @@ from simple_history.utils import bulk_update_with_history
 
 from insurer.history import save_with_history
 from insurer.imports import escape_formula
+from insurer.jobs import advisory_lock
 from insurer.models import Office
 from members.models import Member
 from members.selectors import member_insured_of
@@ -330,15 +331,40 @@ NOT_RELEASER = "印刷を許可する権限がありません（管理者の操�
 NOT_PRINTER = "資格確認書を個別に印刷する権限がありません。"
 
 
+RENDER_LOCK = "batch-render"
+RENDER_STARTED = "PDF作成を開始"
+RENDER_RESUMED = "PDF作成を再開（前回の作成が途中で止まったため）"
+
+
 def batch_render(*, batch_id: int) -> IssueBatch:
     """Render the batch's PDFs and mailing list; progress is visible while it runs.
 
     Runs outside a long transaction on purpose: each progress step commits at once so
-    the admin can show it.
+    the admin can show it. The render holds the batch's lock (it dies with the worker):
+    a second delivery of the task while the first still renders does nothing, and a
+    render whose worker died (the batch left `rendering`) is started again from the
+    beginning, its history saying so.
     """
-    batch = IssueBatch.objects.get(pk=batch_id)
+    with advisory_lock(RENDER_LOCK, batch_id) as taken:
+        batch = IssueBatch.objects.get(pk=batch_id)
+        if not taken:  # another worker is rendering it right now
+            return batch
+        return _batch_render(batch)
+
+
+def batch_render_is_stalled(batch: IssueBatch) -> bool:
+    """`rendering`, and no worker holds its lock: the render died part-way."""
+    if batch.status != IssueBatch.Status.RENDERING:
+        return False
+    with advisory_lock(RENDER_LOCK, batch.pk) as nobody_renders:
+        return nobody_renders
+
+
+def _batch_render(batch: IssueBatch) -> IssueBatch:
+    batch_id = batch.pk
+    resumed = batch.status == IssueBatch.Status.RENDERING
     batch.status, batch.progress, batch.error = IssueBatch.Status.RENDERING, 0, ""
-    save_with_history(batch, reason="PDF作成を開始", user=None)
+    save_with_history(batch, reason=RENDER_RESUMED if resumed else RENDER_STARTED, user=None)
     try:
         certificates = list(batch.certificates.order_by("symbol", "number", "branch"))
         notices = list(batch.notices.order_by("symbol", "number", "branch"))

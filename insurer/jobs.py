@@ -43,6 +43,8 @@ ABANDONED = (
     "次の実行が引き継ぎました。"
 )
 NOT_READY = "{day} の{job}が完了していないため、実行しませんでした。"
+# A holder killed a moment ago may still hold its lock until the database notices.
+LOCK_WAIT_SECONDS = 3.0
 
 # For the tests that kill a run mid-way: seconds to wait inside the work's transaction,
 # after the work and before the commit. Never set outside those tests.
@@ -96,27 +98,18 @@ def _file_lock(kind: str, number: int) -> Iterator[bool]:
 
 
 @contextlib.contextmanager
-def advisory_locks(kinds: tuple[str, ...]) -> Iterator[bool]:
-    """All of `kinds` (in this order) or none."""
-    with contextlib.ExitStack() as stack:
-        for kind in kinds:
-            if not stack.enter_context(advisory_lock(kind)):
-                yield False
+def advisory_locks(kinds: tuple[str, ...], *, wait: float = 0.0) -> Iterator[bool]:
+    """All of `kinds` (in this order) or none, trying for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        with contextlib.ExitStack() as stack:
+            if all(stack.enter_context(advisory_lock(kind)) for kind in kinds):
+                yield True
                 return
-        yield True
-
-
-def advisory_lock_is_held(kind: str, number: int = 0) -> bool | None:
-    """Whether a session holds the lock (PostgreSQL); None where there are no such locks."""
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND objsubid = 2 AND classid = %s::int8::oid AND objid = %s::int8::oid)",
-            _advisory_key(kind, number),
-        )
-        return cursor.fetchone()[0]
+        if time.monotonic() >= deadline:
+            yield False
+            return
+        time.sleep(0.25)
 
 
 def _finish(run: JobRun, **fields) -> JobRun:
@@ -188,11 +181,14 @@ def job_run(
         label = JobRun.Job(requires).label
         note = NOT_READY.format(day=run_date.isoformat(), job=label)
         return _record_skip(**skip, note=note, reason="not_ready")
-    with advisory_locks((f"job:{job}", *(f"job:{name}" for name in excludes))) as locked:
+    kinds = (f"job:{job}", *(f"job:{name}" for name in excludes))
+    with advisory_locks(kinds, wait=LOCK_WAIT_SECONDS) as locked:
+        done_before = _succeeded(job, run_date)
+        if locked and done_before and not force:  # the holder we waited for finished it
+            return _record_skip(**skip, note=ALREADY_DONE, reason="done")
         run = _start(job=job, run_date=run_date, trigger=trigger) if locked else None
         if run is None:
             return _record_skip(**skip, note=LOCKED, reason="locked")
-        done_before = _succeeded(job, run_date)
         try:
             with transaction.atomic():
                 counts = work(run)

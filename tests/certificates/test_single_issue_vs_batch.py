@@ -19,6 +19,7 @@ from certificates.models import Certificate
 from certificates.services import BATCH_BUSY, certificate_issue, certificate_issue_for_need
 from insurer.jobs import TEST_PAUSE_ENV
 from insurer.models import JobRun
+from insurer.selectors import insurer_settings_get
 from insurer.services import nightly_run
 from tests.factories import InsurerFactory, MemberFactory, MynaStatusFactory, OfficeFactory
 from tests.processes import manage_popen, needs_postgres
@@ -27,6 +28,7 @@ from tests.processes import manage_popen, needs_postgres
 @pytest.fixture
 def two_members(transactional_db):
     InsurerFactory()
+    insurer_settings_get()  # as the migration leaves it (a flush between tests removes it)
     office = OfficeFactory(symbol="1001")
     members = [
         MemberFactory(office=office, number=str(n), birth_date=date(1990, 5, 5)) for n in (1, 2)
