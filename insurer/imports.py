@@ -297,6 +297,7 @@ class DigitsWidget(TextWidget):
 
 
 EARLIEST_DATE = date(1900, 1, 1)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # strptime alone takes 2026-1-5
 
 
 def years_after(day: date, years: int) -> date:
@@ -331,6 +332,8 @@ class DateWidget(widgets.Widget):
                     raise ValueError("必須項目です。")
                 return None
             try:
+                if not _ISO_DATE.fullmatch(text):
+                    raise ValueError
                 day = datetime.strptime(text, "%Y-%m-%d").date()
             except ValueError:
                 raise ValueError(
