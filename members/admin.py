@@ -19,6 +19,7 @@ from insurer.admin_utils import (
     LargeTablePaginator,
     OfficeSymbolFilter,
     ReadOnlyAdminMixin,
+    run_for_each,
 )
 from insurer.imports import EXPORT_FORMATS, IMPORT_FORMATS
 
@@ -35,7 +36,13 @@ from .selectors import (
     members_inactive_on,
     my_number_masked,
 )
-from .services import member_save, member_validate_household, my_number_register, my_number_reveal
+from .services import (
+    member_save,
+    member_validate_household,
+    my_number_register,
+    my_number_reveal,
+    myna_status_undo_future_as_of,
+)
 
 
 class ActiveTodayFilter(admin.SimpleListFilter):
@@ -307,6 +314,7 @@ class MynaStatusAdmin(MemberSearchMixin, StrictImportMixin, ExportMixin, History
     show_facets = ShowFacets.NEVER
     paginator = LargeTablePaginator
     raw_id_fields = ("member",)
+    actions = ["undo_future_as_of"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -316,6 +324,23 @@ class MynaStatusAdmin(MemberSearchMixin, StrictImportMixin, ExportMixin, History
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_correct_permission(self, request) -> bool:
+        return request.user.has_perm("members.change_mynastatus")
+
+    @admin.action(
+        description="未来の基準日を取り消す（誤ったデータの修正）", permissions=["correct"]
+    )
+    def undo_future_as_of(self, request, queryset):
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda status: myna_status_undo_future_as_of(
+                status=status, today=timezone.localdate(), user=request.user
+            ),
+            "{count}件の未来の基準日を取り消しました。",
+        )
 
     def process_result(self, result, request):
         response = super().process_result(result, request)

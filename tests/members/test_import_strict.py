@@ -282,3 +282,34 @@ def test_the_command_reports_progress_on_stderr(tmp_path, office, monkeypatch):
         "取込中: 4 / 5 行",
     ]
     assert Member.objects.count() == 5
+
+
+@pytest.mark.django_db
+def test_a_supervisor_undoes_a_future_as_of_and_the_next_national_row_applies(
+    tmp_path, office, supervisor_client, clerk_client
+):
+    from django.urls import reverse
+
+    from members.services import AS_OF_UNDONE
+
+    member = MemberFactory(office=office, number="1", branch="00")
+    status = MynaStatusFactory(member=member, as_of=date(2026, 1, 1), card="none")
+    MynaStatus.objects.filter(pk=status.pk).update(as_of=date(9999, 12, 31), card="held")
+    status = MynaStatus.objects.get(pk=status.pk)
+    status.save()  # the wrong row, as an import before the bound recorded it (history)
+    row = [STATUS_HEADER, "1001,1,00,2026-11-01,returned,registered,"]
+    assert "基準日が古く" in run_import(STATUS, write_csv(tmp_path, "s.csv", row)).stdout
+
+    url = reverse("admin:members_mynastatus_changelist")
+    action = {"action": "undo_future_as_of", "_selected_action": [status.pk]}
+    clerk_page = clerk_client.post(url, action, follow=True).content.decode()
+    assert MynaStatus.objects.get().as_of == date(9999, 12, 31)
+    assert "未来の基準日を取り消しました" not in clerk_page
+    page = supervisor_client.post(url, action, follow=True).content.decode()
+    assert "1件の未来の基準日を取り消しました。" in page
+    status.refresh_from_db()
+    assert (status.as_of, status.card) == (date(2026, 1, 1), "none")  # the state before
+    assert status.history.first().history_change_reason == AS_OF_UNDONE.format(wrong="9999-12-31")
+    assert run_import(STATUS, write_csv(tmp_path, "s.csv", row)).ok
+    status.refresh_from_db()
+    assert (status.as_of, status.card) == (date(2026, 11, 1), "returned")
