@@ -36,6 +36,7 @@ from .services import (
 UNKNOWN_OFFICE = "記号「{value}」の事業所が登録されていません。"
 UNKNOWN_MEMBER = "記号・番号・枝番 {key} の加入者が登録されていません。"
 MY_NUMBER_TWICE = "同じ個人番号がファイル内の {first}行目にもあります。"
+MY_NUMBER_CHUNK = 5_000
 REMUNERATION_SELF_ONLY = "標準報酬月額は本人（self）の行にだけ入力します。"
 
 MEMBER_COLUMNS = (
@@ -96,6 +97,21 @@ def _keys(dataset) -> set[tuple[str, str, str]]:
     )
 
 
+KEY_CHUNK = 2_000
+
+
+def _members_named(keys, queryset):
+    """The members of `queryset` whose (symbol, number) the keys name, a chunk of keys at a
+    time: a file's members, not every member of its offices."""
+    households = sorted({(symbol, number) for symbol, number, *_ in keys})
+    for start in range(0, len(households), KEY_CHUNK):
+        chunk = households[start : start + KEY_CHUNK]
+        yield from queryset.filter(
+            office_id__in={symbol for symbol, _ in chunk},
+            number__in={number for _, number in chunk},
+        ).iterator(chunk_size=KEY_CHUNK)
+
+
 def constraint_message(name: str) -> str:
     """The Japanese message a Member constraint carries (the database's last word)."""
     return next(c.violation_error_message for c in Member._meta.constraints if c.name == name)
@@ -107,10 +123,9 @@ class MemberInstanceLoader(BaseInstanceLoader):
     def __init__(self, resource, dataset=None):
         super().__init__(resource, dataset)
         keys = _keys(dataset) if dataset is not None else set()
-        symbols = {symbol for symbol, _, _ in keys}
         self.members = {
             (m.office_id, m.number, m.branch): m
-            for m in Member.objects.filter(office_id__in=symbols)
+            for m in _members_named(keys, Member.objects.all())
             if (m.office_id, m.number, m.branch) in keys
         }
 
@@ -211,11 +226,14 @@ class MemberResource(StrictModelResource):
             )
             if relationship == Member.Relationship.SELF
         }
+        households = set(zip(symbols_column, _column(dataset, "number"), strict=True))
+        insured = Member.objects.filter(relationship=Member.Relationship.SELF)
         self.insured_branch = {
             (symbol, number): branch
-            for symbol, number, branch in Member.objects.filter(
-                office_id__in=symbols, relationship=Member.Relationship.SELF
-            ).values_list("office_id", "number", "branch")
+            for symbol, number, branch in _members_named(
+                households, insured.values_list("office_id", "number", "branch")
+            )
+            if (symbol, number) in households
         }
         self.households_with_insured.update(self.insured_branch)
         self.take_my_numbers(dataset)
@@ -324,9 +342,15 @@ class MemberResource(StrictModelResource):
     def after_import(self, dataset, result, **kwargs) -> None:
         """The file's My Numbers, registered together once every row is saved (the whole
         import is one transaction, so a failure still writes nothing)."""
-        if self.saved_numbers and not result.has_errors() and not result.has_validation_errors():
+        if not self.saved_numbers or result.has_errors() or result.has_validation_errors():
+            return
+        saved = list(self.saved_numbers.items())
+        self.my_numbers.clear()
+        for start in range(0, len(saved), MY_NUMBER_CHUNK):  # memory: a chunk at a time
             my_numbers_register_bulk(
-                numbers=self.saved_numbers, user=kwargs.get("user"), reason=self.change_reason
+                numbers=dict(saved[start : start + MY_NUMBER_CHUNK]),
+                user=kwargs.get("user"),
+                reason=self.change_reason,
             )
 
 
