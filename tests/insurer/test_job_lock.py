@@ -172,3 +172,17 @@ def test_kill_9_mid_run_then_the_next_run_takes_over_at_once(register, job):
         assert Flag.objects.filter(closed_on__isnull=True).count() == 1
     else:
         assert Certificate.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_beat_issuing_task_retries_while_the_nightly_run_of_its_day_is_missing(register):
+    from celery.exceptions import Retry
+
+    from certificates.tasks import issue_certificates
+
+    with pytest.raises(Retry, match="Retry in 600s"):
+        issue_certificates.apply(args=[D.isoformat()])
+    assert not Certificate.objects.exists()
+    nightly_run(run_date=D, trigger="test")
+    assert issue_certificates.apply(args=[D.isoformat()]).get()["status"] == "succeeded"
+    assert Certificate.objects.count() == 1
