@@ -13,7 +13,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from insurer.history import save_with_history
-from insurer.imports import escape_formula
+from insurer.imports import escape_formula, mask_digit_runs
 from insurer.jobs import advisory_lock
 from insurer.models import Office
 from members.models import Member
@@ -399,7 +399,8 @@ def _batch_render(batch: IssueBatch) -> IssueBatch:
         for field, (name, content) in files.items():
             getattr(batch, field).save(name, ContentFile(content), save=False)
     except Exception as error:  # the batch says what went wrong; nothing was released
-        batch.status, batch.error = IssueBatch.Status.FAILED, f"{type(error).__name__}: {error}"
+        batch.status = IssueBatch.Status.FAILED
+        batch.error = mask_digit_runs(f"{type(error).__name__}: {error}")
         save_with_history(batch, reason="PDF作成に失敗", user=None)
         raise
     batch.status, batch.progress, batch.rendered_at = (

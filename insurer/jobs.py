@@ -27,6 +27,7 @@ from datetime import date
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from .imports import mask_digit_runs
 from .models import JobRun
 
 logger = logging.getLogger(__name__)
@@ -198,6 +199,7 @@ def job_run(
         except Exception as error:
             logger.exception("job %s for %s failed", job, run_date)
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+            detail = mask_digit_runs(detail)  # a database's DETAIL may quote values
             return _finish(run, status=JobRun.Status.FAILED, error=detail)
         status = JobRun.Status.RERUN if done_before else JobRun.Status.SUCCEEDED
         return _finish(run, status=status, counts=counts)

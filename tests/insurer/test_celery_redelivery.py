@@ -57,7 +57,7 @@ def prefork_worker(transactional_db):
             queue,
         ],
         cwd=ROOT,
-        env=child_env(**{TEST_PAUSE_ENV: "4"}),
+        env=child_env(**{TEST_PAUSE_ENV: "8"}),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
