@@ -14,7 +14,7 @@ from simple_history.utils import bulk_update_with_history
 
 from insurer.history import save_with_history
 from insurer.imports import escape_formula, mask_digit_runs
-from insurer.jobs import advisory_lock
+from insurer.jobs import MAX_TAKEOVERS, advisory_lock
 from insurer.models import Office
 from members.models import Member
 from members.selectors import member_insured_of
@@ -334,6 +334,10 @@ NOT_PRINTER = "資格確認書を個別に印刷する権限がありません�
 RENDER_LOCK = "batch-render"
 RENDER_STARTED = "PDF作成を開始"
 RENDER_RESUMED = "PDF作成を再開（前回の作成が途中で止まったため）"
+RENDER_GIVEN_UP = (
+    "PDFの作成が続けて途中で止まったため、自動では再開しません"
+    "（原因を確認してから「PDFを作り直す」を選んでください）。"
+)
 
 
 def batch_render(*, batch_id: int) -> IssueBatch:
@@ -360,9 +364,25 @@ def batch_render_is_stalled(batch: IssueBatch) -> bool:
         return nobody_renders
 
 
+def _render_resumes(batch: IssueBatch) -> int:
+    """How many times the current render was resumed after its worker died."""
+    resumes = 0
+    for reason in batch.history.order_by("-history_date").values_list(
+        "history_change_reason", flat=True
+    ):
+        if reason == RENDER_STARTED:
+            break
+        resumes += reason == RENDER_RESUMED
+    return resumes
+
+
 def _batch_render(batch: IssueBatch) -> IssueBatch:
     batch_id = batch.pk
     resumed = batch.status == IssueBatch.Status.RENDERING
+    if resumed and _render_resumes(batch) >= MAX_TAKEOVERS:  # it kills its worker each time
+        batch.status, batch.error = IssueBatch.Status.FAILED, RENDER_GIVEN_UP
+        save_with_history(batch, reason="PDF作成に失敗", user=None)
+        return batch
     batch.status, batch.progress, batch.error = IssueBatch.Status.RENDERING, 0, ""
     save_with_history(batch, reason=RENDER_RESUMED if resumed else RENDER_STARTED, user=None)
     try:

@@ -46,6 +46,14 @@ ABANDONED = (
 NOT_READY = "{day} の{job}が完了していないため、実行しませんでした。"
 # A holder killed a moment ago may still hold its lock until the database notices.
 LOCK_WAIT_SECONDS = 3.0
+# A job that died this often for one date is not started again by Celery (a task that
+# kills its worker every time would otherwise be delivered again and again); an operator
+# runs it with the command after looking.
+MAX_TAKEOVERS = 3
+GIVEN_UP = (
+    "この処理日は{count}回続けて途中で止まったため、自動では再実行しません。"
+    "原因を確認してからコマンドで実行してください。"
+)
 
 # For the tests that kill a run mid-way: seconds to wait inside the work's transaction,
 # after the work and before the commit. Never set outside those tests.
@@ -172,8 +180,8 @@ def job_run(
     are held too).
 
     Returns the JobRun: succeeded (the real run for the date), rerun (forced repeat of a
-    date already done; nothing should change), skipped (`skip_reason` "done", "locked"
-    or "not_ready"), or failed (the work raised; nothing it did is kept).
+    date already done; nothing should change), skipped (`skip_reason` "done", "locked",
+    "not_ready", or "given_up" for Celery after MAX_TAKEOVERS deaths), or failed (the work raised; nothing it did is kept).
     """
     skip = {"job": job, "run_date": run_date, "trigger": trigger}
     if _succeeded(job, run_date) and not force:
@@ -182,6 +190,10 @@ def job_run(
         label = JobRun.Job(requires).label
         note = NOT_READY.format(day=run_date.isoformat(), job=label)
         return _record_skip(**skip, note=note, reason="not_ready")
+    if trigger == "celery":
+        died = JobRun.objects.filter(job=job, run_date=run_date, error=ABANDONED).count()
+        if died >= MAX_TAKEOVERS:
+            return _record_skip(**skip, note=GIVEN_UP.format(count=died), reason="given_up")
     kinds = (f"job:{job}", *(f"job:{name}" for name in excludes))
     with advisory_locks(kinds, wait=LOCK_WAIT_SECONDS) as locked:
         done_before = _succeeded(job, run_date)

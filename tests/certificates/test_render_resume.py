@@ -90,3 +90,17 @@ def test_a_render_still_running_elsewhere_is_neither_stalled_nor_started_twice(
         batch_render(batch_id=stalled_batch.pk)  # a second delivery of the task
     stalled_batch.refresh_from_db()
     assert (stalled_batch.status, stalled_batch.progress) == ("rendering", 45)
+
+
+def test_a_render_that_keeps_killing_its_worker_is_given_up(stalled_batch):
+    from certificates.services import RENDER_GIVEN_UP
+
+    for _ in range(3):  # each time, the worker died part-way again
+        render_batch.apply(args=[stalled_batch.pk])
+        IssueBatch.objects.filter(pk=stalled_batch.pk).update(status="rendering", progress=45)
+    render_batch.apply(args=[stalled_batch.pk])
+    stalled_batch.refresh_from_db()
+    assert (stalled_batch.status, stalled_batch.error) == ("failed", RENDER_GIVEN_UP)
+    batch_render(batch_id=stalled_batch.pk)  # 「PDFを作り直す」 starts afresh
+    stalled_batch.refresh_from_db()
+    assert stalled_batch.status == "rendered"

@@ -186,3 +186,14 @@ def test_the_beat_issuing_task_retries_while_the_nightly_run_of_its_day_is_missi
     nightly_run(run_date=D, trigger="test")
     assert issue_certificates.apply(args=[D.isoformat()]).get()["status"] == "succeeded"
     assert Certificate.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_celery_gives_up_a_date_whose_runs_keep_dying_and_an_operator_can_still_run_it(register):
+    from insurer.jobs import GIVEN_UP
+
+    for _ in range(3):  # three runs of D killed part-way, each marked by its successor
+        JobRun.objects.create(job="nightly", run_date=D, status="failed", error=ABANDONED)
+    run = nightly_run(run_date=D, trigger="celery")
+    assert (run.status, run.note) == ("skipped", GIVEN_UP.format(count=3))
+    assert run_command("run_nightly", "--date", D.isoformat())[0] == 0
