@@ -451,7 +451,11 @@ class LeanResult(Result):
     the ``import`` command would otherwise hold every row's diff until the end."""
 
     def append_row_result(self, row_result) -> None:
-        pass
+        if row_result.errors:  # has_errors() reads them here: the rollback depends on it
+            super().append_row_result(row_result)
+
+    def row_errors(self) -> list:
+        return [(row.number, row.errors) for row in self.error_rows]
 
 
 class StrictModelResource(resources.ModelResource):

@@ -11,7 +11,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import insurer.imports
@@ -313,3 +313,37 @@ def test_a_supervisor_undoes_a_future_as_of_and_the_next_national_row_applies(
     assert run_import(STATUS, write_csv(tmp_path, "s.csv", row)).ok
     status.refresh_from_db()
     assert (status.as_of, status.card) == (date(2026, 11, 1), "returned")
+
+
+@pytest.mark.django_db
+def test_a_database_refusal_past_the_checks_is_a_japanese_problem_on_its_line(
+    tmp_path, office, monkeypatch
+):
+    """What the database says when a value gets past every check (here: the cell check
+    switched off, so a NUL byte reaches PostgreSQL / SQLite)."""
+    from insurer.imports import DATABASE_REFUSED, StrictModelResource
+
+    monkeypatch.setattr(StrictModelResource, "check_cells", lambda self, dataset: None)
+    run = import_members(tmp_path, [member_line(), member_line(number="2", family="山\x00田")])
+    if run.ok and connection.vendor == "sqlite":  # SQLite stores a NUL
+        assert Member.objects.count() == 2
+        return
+    assert_refused(run)
+    assert run.problems == [f"3行目: {DATABASE_REFUSED}"]
+
+
+@pytest.mark.django_db
+def test_a_my_number_in_an_office_address_is_refused_too(tmp_path):
+    from insurer.models import Office
+
+    path = write_csv(
+        tmp_path,
+        "offices.csv",
+        ["symbol,name,postal_code,address,phone", f"1001,本社,,東京都{VALID_MY_NUMBER},"],
+    )
+    run = run_import("insurer.resources.OfficeResource", path)
+    assert not run.ok and Office.objects.count() == 0
+    assert run.problems == [
+        "2行目 [address]: 個人番号と思われる12桁の数字があります。"
+        "個人番号は my_number の列にだけ入力します。"
+    ]
