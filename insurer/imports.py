@@ -117,7 +117,7 @@ def mask_digit_runs(text: str) -> str:
 
 def shown(value) -> str:
     """A cell as a message may quote it: short, and never with twelve digits in a row."""
-    text = mask_digit_runs(_text(value))
+    text = mask_digit_runs(cell_text(value))
     return text if len(text) <= SHOWN_LENGTH else text[:SHOWN_LENGTH] + "…"
 
 
@@ -247,7 +247,8 @@ class EncryptedTempStorage(TempFolderStorage):
 # --- Cells -------------------------------------------------------------------------------
 
 
-def _text(value) -> str:
+def cell_text(value) -> str:
+    """A cell as trimmed text; a spreadsheet's 123.0 is 123, an empty cell is ""."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():  # spreadsheets turn 0123 into 123.0
@@ -259,7 +260,7 @@ class TextWidget(widgets.Widget):
     """Trimmed text; empty stays empty (never None)."""
 
     def clean(self, value, row=None, **kwargs) -> str:
-        return _text(value)
+        return cell_text(value)
 
     def render(self, value, obj=None, **kwargs) -> str:
         return "" if value is None else str(value)
@@ -267,7 +268,7 @@ class TextWidget(widgets.Widget):
 
 class RequiredTextWidget(TextWidget):
     def clean(self, value, row=None, **kwargs) -> str:
-        text = _text(value)
+        text = cell_text(value)
         if not text:
             raise ValueError("必須項目です。")
         return text
@@ -281,7 +282,7 @@ class DigitsWidget(TextWidget):
         super().__init__(**kwargs)
 
     def clean(self, value, row=None, **kwargs) -> str:
-        text = _text(value)
+        text = cell_text(value)
         if not text and not self.required:
             return ""
         if not (text.isascii() and text.isdigit()) or not (
@@ -326,7 +327,7 @@ class DateWidget(widgets.Widget):
         elif isinstance(value, date):
             day = value
         else:
-            text = _text(value)
+            text = cell_text(value)
             if not text:
                 if self.required:
                     raise ValueError("必須項目です。")
@@ -361,7 +362,7 @@ class CodeWidget(TextWidget):
         super().__init__(**kwargs)
 
     def clean(self, value, row=None, **kwargs) -> str:
-        text = _text(value)
+        text = cell_text(value)
         if not text and not self.required:
             return ""
         if text not in self.codes:
@@ -373,7 +374,7 @@ class CodeWidget(TextWidget):
 
 class YenWidget(widgets.Widget):
     def clean(self, value, row=None, **kwargs) -> int | None:
-        text = _text(value).replace(",", "")
+        text = cell_text(value).replace(",", "")
         if not text:
             return None
         if not (text.isascii() and text.isdigit()):
@@ -388,7 +389,7 @@ class FlagWidget(widgets.Widget):
     """`1` for yes, empty or `0` for no."""
 
     def clean(self, value, row=None, **kwargs) -> bool:
-        text = _text(value)
+        text = cell_text(value)
         if text not in {"", "0", "1"}:
             raise ValueError(f"「1」または空欄で入力してください（値: {shown(text)}）。")
         return text == "1"
@@ -407,7 +408,7 @@ class LookupWidget(widgets.Widget):
         super().__init__(**kwargs)
 
     def clean(self, value, row=None, **kwargs):
-        text = _text(value)
+        text = cell_text(value)
         try:
             return self.known[text]
         except KeyError:
@@ -497,7 +498,7 @@ class StrictModelResource(resources.ModelResource):
     # --- the file as a whole -------------------------------------------------------------
 
     def header_problems(self, dataset) -> list[str]:
-        headers = [_text(header).lstrip("\ufeff").strip() for header in dataset.headers or []]
+        headers = [cell_text(header).lstrip("\ufeff").strip() for header in dataset.headers or []]
         dataset.headers = headers
         if not self.columns:
             return []
@@ -568,6 +569,8 @@ class StrictModelResource(resources.ModelResource):
             cells = dataset.get_col(index)
             changed = False
             for number, cell in enumerate(cells, start=1):
+                if isinstance(cell, int | float):  # a spreadsheet's number cell
+                    cell = cell_text(cell)
                 if not isinstance(cell, str):
                     continue
                 reasons = []
@@ -594,7 +597,7 @@ class StrictModelResource(resources.ModelResource):
         indexes = [dataset.headers.index(column) for column in self.key_columns]
         first_seen: dict[tuple, int] = {}
         for number, row in enumerate(dataset, start=1):
-            key = tuple(_text(row[index]) for index in indexes)
+            key = tuple(cell_text(row[index]) for index in indexes)
             if key in first_seen:
                 message = DUPLICATE_KEY.format(first=self.line_of(first_seen[key]))
                 self.row_problems.setdefault(number, []).append((self.key_columns[-1], message))

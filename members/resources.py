@@ -18,6 +18,7 @@ from insurer.imports import (
     StrictModelResource,
     TextWidget,
     YenWidget,
+    cell_text,
     shown,
 )
 from insurer.models import Office
@@ -85,7 +86,7 @@ def _key(row) -> tuple[str, str, str]:
 
 
 def _column(dataset, name: str) -> list[str]:
-    return [str(value or "").strip() for value in dataset[name]]
+    return [cell_text(value) for value in dataset[name]]
 
 
 def _keys(dataset) -> set[tuple[str, str, str]]:

@@ -9,8 +9,10 @@ in the address was stored, a twelve-digit value was echoed in a message, a birth
 
 import re
 from datetime import date, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -347,3 +349,31 @@ def test_a_my_number_in_an_office_address_is_refused_too(tmp_path):
         "2行目 [address]: 個人番号と思われる12桁の数字があります。"
         "個人番号は my_number の列にだけ入力します。"
     ]
+
+
+@pytest.mark.django_db
+def test_a_my_number_typed_as_a_spreadsheet_number_in_the_address_is_refused(tmp_path, office):
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(MEMBER_HEADER.split(","))
+    row = member_line().split(",")
+    row[11] = int(VALID_MY_NUMBER)  # address, as a number cell
+    sheet.append(row)
+    path = tmp_path / "members.xlsx"
+    workbook.save(path)
+    stdout, stderr = StringIO(), StringIO()
+    with pytest.raises(CommandError):
+        call_command(
+            "import",
+            MEMBERS,
+            str(path),
+            format="xlsx",
+            interactive=False,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    assert "2行目 [address]: 個人番号と思われる12桁の数字があります" in stderr.getvalue()
+    assert not TWELVE_DIGITS.search(stdout.getvalue() + stderr.getvalue())
+    assert Member.objects.count() == 0
