@@ -20,7 +20,7 @@ import re
 import tempfile
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -28,7 +28,7 @@ import tablib
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, IntegrityError, models
 from django.utils import timezone
 from import_export import resources, widgets
 from import_export.formats import base_formats
@@ -66,7 +66,7 @@ def decode_upload(data: bytes, encoding: str | None) -> str:
 csv.field_size_limit(64 * 1024 * 1024)
 
 
-def read_csv(stream) -> tablib.Dataset:
+def read_csv(stream: Iterable[str]) -> tablib.Dataset:
     """A dataset of the file's rows, each padded or cut to the header's width.
 
     The dataset carries ``file_lines`` (the line each row starts on: a quoted cell may
@@ -675,7 +675,9 @@ class StrictModelResource(resources.ModelResource):
         return "" if attribute in (NON_FIELD_ERRORS, None) else attribute
 
 
-def database_problem(error: Exception, model, column_for) -> tuple[str, str]:
+def database_problem(
+    error: Exception, model: type[models.Model], column_for: Callable[[str], str]
+) -> tuple[str, str]:
     """(column, Japanese reason) for an error the database raised on a row."""
     cause = getattr(error, "__cause__", None)
     diag = getattr(cause, "diag", None)
