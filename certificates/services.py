@@ -13,8 +13,9 @@ from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from insurer.history import save_with_history
-from insurer.imports import escape_formula, mask_digit_runs
+from insurer.imports import escape_formula
 from insurer.jobs import MAX_TAKEOVERS, advisory_lock
+from insurer.masking import mask_digit_runs
 from insurer.models import Office
 from members.models import Member
 from members.selectors import member_insured_of

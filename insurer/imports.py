@@ -19,7 +19,6 @@ import os
 import re
 import tempfile
 import time
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -36,6 +35,7 @@ from import_export.results import Error, Result
 from import_export.tmp_storages import TempFolderStorage
 
 from .history import history_user
+from .masking import mask_digit_runs, my_number_candidates
 from .rules import is_valid_my_number
 
 # --- Reading files ---------------------------------------------------------------------
@@ -96,38 +96,15 @@ def read_csv(stream: Iterable[str]) -> tablib.Dataset:
     return dataset
 
 
-# --- What a message may show ---------------------------------------------------------------
+# --- What a message may show (insurer/masking.py masks) ---------------------------------
 
-_DIGITS = "0-9０-９"
-_LONG_DIGIT_RUN = re.compile(f"[{_DIGITS}]{{12,}}")
-_SEPARATED_TWELVE = re.compile(
-    f"(?<![{_DIGITS}])[{_DIGITS}]{{4}}[-‐－ 　]?[{_DIGITS}]{{4}}[-‐－ 　]?[{_DIGITS}]{{4}}(?![{_DIGITS}])"
-)
 SHOWN_LENGTH = 40
-
-
-def _mask(match: re.Match) -> str:
-    return "********" + match.group()[-4:]
-
-
-def mask_digit_runs(text: str) -> str:
-    """Twelve digits or more (a My Number, perhaps) shown as ********1234."""
-    return _SEPARATED_TWELVE.sub(_mask, _LONG_DIGIT_RUN.sub(_mask, text))
 
 
 def shown(value) -> str:
     """A cell as a message may quote it: short, and never with twelve digits in a row."""
     text = mask_digit_runs(cell_text(value))
     return text if len(text) <= SHOWN_LENGTH else text[:SHOWN_LENGTH] + "…"
-
-
-def my_number_candidates(text: str) -> list[str]:
-    """Twelve-digit runs in free text (4-4-4 with a hyphen or space allowed), as ASCII."""
-    found = []
-    for match in _SEPARATED_TWELVE.finditer(text):
-        digits = unicodedata.normalize("NFKC", match.group())
-        found.append("".join(char for char in digits if char.isdigit()))
-    return found
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -27,7 +27,7 @@ from datetime import date
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from .imports import mask_digit_runs
+from .masking import mask_digit_runs
 from .models import JobRun
 
 logger = logging.getLogger(__name__)
