@@ -13,6 +13,10 @@ from import_export.admin import ImportMixin
 
 from .imports import EncryptedTempStorage
 
+CONFIRM_FAILED = (
+    "取り込めませんでした: 確認のあとでデータが変わり、{count}件の誤りが見つかりました。"
+    "何も書き込んでいません。もう一度ファイルを選んで確認してください。"
+)
 UPLOAD_GONE = (
     "確認待ちのファイルが見つかりません（時間切れか、すでに取り込み済みです）。"
     "もう一度ファイルを選んでください。"
@@ -44,6 +48,21 @@ class StrictImportMixin(ImportMixin):
                 upload = request.FILES.get("import_file")
                 _remove_upload(getattr(upload, "tmp_storage_name", None))
 
+    def process_result(self, result, request):
+        """After the confirmation: the library would report success even for an import
+        that found problems (and wrote nothing)."""
+        if result.has_errors() or result.has_validation_errors():
+            count = len(result.base_errors) + len(result.invalid_rows) + len(result.row_errors())
+            self.message_user(request, CONFIRM_FAILED.format(count=count), messages.ERROR)
+            return HttpResponseRedirect(self._import_url())
+        return super().process_result(result, request)
+
+    def _import_url(self) -> str:
+        opts = self.model._meta
+        return reverse(
+            f"admin:{opts.app_label}_{opts.model_name}_import", current_app=self.admin_site.name
+        )
+
     def process_import(self, request, **kwargs):
         """The confirmation: the upload is removed whatever happens."""
         name = request.POST.get("import_file_name")
@@ -51,12 +70,6 @@ class StrictImportMixin(ImportMixin):
             return super().process_import(request, **kwargs)
         except FileNotFoundError:
             self.message_user(request, UPLOAD_GONE, messages.ERROR)
-            opts = self.model._meta
-            return HttpResponseRedirect(
-                reverse(
-                    f"admin:{opts.app_label}_{opts.model_name}_import",
-                    current_app=self.admin_site.name,
-                )
-            )
+            return HttpResponseRedirect(self._import_url())
         finally:
             _remove_upload(name)

@@ -91,3 +91,19 @@ def test_an_abandoned_preview_is_removed_after_two_hours(clerk_client, office):
     os.utime(path, (old, old))
     upload(clerk_client, [MEMBER_HEADER.replace("my_number", "x"), member_line()])
     assert not path.exists()
+
+
+@pytest.mark.django_db
+def test_a_confirmation_that_finds_problems_says_so_and_writes_nothing(clerk_client, office):
+    before = uploads()
+    response = upload(clerk_client, [MEMBER_HEADER, member_line()])
+    confirm = response.context["confirm_form"]
+    data = {name: confirm[name].value() for name in confirm.fields}
+    office.delete()  # between the preview and the confirmation
+    page = clerk_client.post(
+        reverse("admin:members_member_process_import"), data, follow=True
+    ).content.decode()
+    assert "取り込めませんでした: 確認のあとでデータが変わり、1件の誤りが見つかりました。" in page
+    assert 'class="success"' not in page  # the library said "finished" here
+    assert Member.objects.count() == 0
+    assert uploads() == before
