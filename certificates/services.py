@@ -122,6 +122,7 @@ def certificate_issue(
 
 # A clerk's single issue waits at most this long for rows the running batch holds.
 SINGLE_ISSUE_LOCK_TIMEOUT = "3s"
+ONE_LIVE_PER_PERIOD = "certificate_one_live_per_period"  # PostgreSQL's ONE-1 constraint
 BATCH_BUSY = (
     "一括交付（または夜間処理）がこの加入者を処理中のため、今は交付できません。"
     "数分後にもう一度お試しください。"
@@ -153,9 +154,6 @@ def certificate_issue_for_need(
         if _constraint_name(error) == ONE_LIVE_PER_PERIOD:
             raise ValidationError(OVERLAP) from None
         raise
-
-
-ONE_LIVE_PER_PERIOD = "certificate_one_live_per_period"
 
 
 def _is_lock_timeout(error: Exception) -> bool:
@@ -352,8 +350,8 @@ def batch_render(*, batch_id: int) -> IssueBatch:
     """
     with advisory_lock(RENDER_LOCK, batch_id) as taken:
         batch = IssueBatch.objects.get(pk=batch_id)
-        if not taken:  # another worker is rendering it right now
-            return batch
+        if not taken or batch.status == IssueBatch.Status.RELEASED:
+            return batch  # another worker renders it right now / printed already
         return _batch_render(batch)
 
 

@@ -104,3 +104,10 @@ def test_a_render_that_keeps_killing_its_worker_is_given_up(stalled_batch):
     batch_render(batch_id=stalled_batch.pk)  # 「PDFを作り直す」 starts afresh
     stalled_batch.refresh_from_db()
     assert stalled_batch.status == "rendered"
+
+
+def test_a_late_copy_of_the_task_leaves_a_released_batch_alone(stalled_batch):
+    IssueBatch.objects.filter(pk=stalled_batch.pk).update(status="released", progress=100)
+    batch_render(batch_id=stalled_batch.pk)
+    stalled_batch.refresh_from_db()
+    assert (stalled_batch.status, stalled_batch.progress) == ("released", 100)
