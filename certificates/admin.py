@@ -47,6 +47,7 @@ from .services import (
     application_receive,
     batch_file_download,
     batch_release,
+    batch_render_is_stalled,
     care_needs_end,
     certificate_issue_for_need,
     certificate_print_single,
@@ -425,8 +426,10 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
         return redirect("admin:certificates_issuebatch_change", batch.pk)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        batch = self.get_object(request, object_id)
         extra_context = {
             "can_release": self.has_release_permission(request),
+            "render_stalled": batch is not None and batch_render_is_stalled(batch),
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -152,10 +152,14 @@ def issue_work(run: JobRun) -> dict:
 
 
 def certificates_issue_run(*, run_date: date, trigger: str, force: bool = False) -> JobRun:
+    """Issuing for D needs the nightly run of D (the worklist it reads), and holds the
+    nightly job's lock too, so the flags cannot change under it."""
     return job_run(
         job=JobRun.Job.ISSUE_CERTIFICATES,
         run_date=run_date,
         trigger=trigger,
         work=issue_work,
         force=force,
+        requires=JobRun.Job.NIGHTLY,
+        excludes=(JobRun.Job.NIGHTLY,),
     )

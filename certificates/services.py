@@ -7,13 +7,15 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from insurer.history import save_with_history
 from insurer.imports import escape_formula
+from insurer.jobs import MAX_TAKEOVERS, advisory_lock
+from insurer.masking import mask_digit_runs
 from insurer.models import Office
 from members.models import Member
 from members.selectors import member_insured_of, members_active_on
@@ -130,7 +132,15 @@ def certificate_issue(
     return certificate
 
 
-@transaction.atomic
+# A clerk's single issue waits at most this long for rows the running batch holds.
+SINGLE_ISSUE_LOCK_TIMEOUT = "3s"
+ONE_LIVE_PER_PERIOD = "certificate_one_live_per_period"  # PostgreSQL's ONE-1 constraint
+BATCH_BUSY = (
+    "一括交付（または夜間処理）がこの加入者を処理中のため、今は交付できません。"
+    "数分後にもう一度お試しください。"
+)
+
+
 def certificate_issue_for_need(
     *,
     member: Member,
@@ -138,7 +148,43 @@ def certificate_issue_for_need(
     user: AbstractBaseUser | None,
     batch: IssueBatch | None = None,
 ) -> Certificate:
-    """One certificate now, for the member's current §5 reason (member page, decisions)."""
+    """One certificate now, for the member's current §5 reason (member page, decisions).
+
+    Never waits minutes behind the scheduled batch: on PostgreSQL a lock the batch holds
+    (its uncommitted certificate for the same person) is waited for SINGLE_ISSUE_LOCK_TIMEOUT
+    at most, then the clerk reads BATCH_BUSY; if the batch got there first, OVERLAP.
+    """
+    try:
+        return _certificate_issue_for_need(
+            member=member, issued_on=issued_on, user=user, batch=batch
+        )
+    except OperationalError as error:
+        if _is_lock_timeout(error):
+            raise ValidationError(BATCH_BUSY) from None
+        raise
+    except IntegrityError as error:
+        if _constraint_name(error) == ONE_LIVE_PER_PERIOD:
+            raise ValidationError(OVERLAP) from None
+        raise
+
+
+def _is_lock_timeout(error: Exception) -> bool:
+    if getattr(error.__cause__, "sqlstate", None) == "55P03":  # PostgreSQL lock_not_available
+        return True
+    return "database is locked" in str(error)  # SQLite: another process is writing
+
+
+def _constraint_name(error: Exception) -> str | None:
+    return getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+
+
+@transaction.atomic
+def _certificate_issue_for_need(
+    *, member: Member, issued_on: date, user: AbstractBaseUser | None, batch: IssueBatch | None
+) -> Certificate:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{SINGLE_ISSUE_LOCK_TIMEOUT}'")
     reason = member_need_reason(member, issued_on)
     if reason is None:
         raise ValidationError(NO_NEED)
@@ -326,15 +372,60 @@ NOT_RELEASER = "印刷を許可する権限がありません（管理者の操�
 NOT_PRINTER = "資格確認書を個別に印刷する権限がありません。"
 
 
+RENDER_LOCK = "batch-render"
+RENDER_STARTED = "PDF作成を開始"
+RENDER_RESUMED = "PDF作成を再開（前回の作成が途中で止まったため）"
+RENDER_GIVEN_UP = (
+    "PDFの作成が続けて途中で止まったため、自動では再開しません"
+    "（原因を確認してから「PDFを作り直す」を選んでください）。"
+)
+
+
 def batch_render(*, batch_id: int) -> IssueBatch:
     """Render the batch's PDFs and mailing list; progress is visible while it runs.
 
     Runs outside a long transaction on purpose: each progress step commits at once so
-    the admin can show it.
+    the admin can show it. The render holds the batch's lock (it dies with the worker):
+    a second delivery of the task while the first still renders does nothing, and a
+    render whose worker died (the batch left `rendering`) is started again from the
+    beginning, its history saying so.
     """
-    batch = IssueBatch.objects.get(pk=batch_id)
+    with advisory_lock(RENDER_LOCK, batch_id) as taken:
+        batch = IssueBatch.objects.get(pk=batch_id)
+        if not taken or batch.status == IssueBatch.Status.RELEASED:
+            return batch  # another worker renders it right now / printed already
+        return _batch_render(batch)
+
+
+def batch_render_is_stalled(batch: IssueBatch) -> bool:
+    """`rendering`, and no worker holds its lock: the render died part-way."""
+    if batch.status != IssueBatch.Status.RENDERING:
+        return False
+    with advisory_lock(RENDER_LOCK, batch.pk) as nobody_renders:
+        return nobody_renders
+
+
+def _render_resumes(batch: IssueBatch) -> int:
+    """How many times the current render was resumed after its worker died."""
+    resumes = 0
+    for reason in batch.history.order_by("-history_date").values_list(
+        "history_change_reason", flat=True
+    ):
+        if reason == RENDER_STARTED:
+            break
+        resumes += reason == RENDER_RESUMED
+    return resumes
+
+
+def _batch_render(batch: IssueBatch) -> IssueBatch:
+    batch_id = batch.pk
+    resumed = batch.status == IssueBatch.Status.RENDERING
+    if resumed and _render_resumes(batch) >= MAX_TAKEOVERS:  # it kills its worker each time
+        batch.status, batch.error = IssueBatch.Status.FAILED, RENDER_GIVEN_UP
+        save_with_history(batch, reason="PDF作成に失敗", user=None)
+        return batch
     batch.status, batch.progress, batch.error = IssueBatch.Status.RENDERING, 0, ""
-    save_with_history(batch, reason="PDF作成を開始", user=None)
+    save_with_history(batch, reason=RENDER_RESUMED if resumed else RENDER_STARTED, user=None)
     try:
         certificates = list(batch.certificates.order_by("symbol", "number", "branch"))
         notices = list(batch.notices.order_by("symbol", "number", "branch"))
@@ -369,7 +460,8 @@ def batch_render(*, batch_id: int) -> IssueBatch:
         for field, (name, content) in files.items():
             getattr(batch, field).save(name, ContentFile(content), save=False)
     except Exception as error:  # the batch says what went wrong; nothing was released
-        batch.status, batch.error = IssueBatch.Status.FAILED, f"{type(error).__name__}: {error}"
+        batch.status = IssueBatch.Status.FAILED
+        batch.error = mask_digit_runs(f"{type(error).__name__}: {error}")
         save_with_history(batch, reason="PDF作成に失敗", user=None)
         raise
     batch.status, batch.progress, batch.rendered_at = (

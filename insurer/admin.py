@@ -3,6 +3,7 @@ from django.utils.html import format_html_join
 from import_export.admin import ImportExportMixin
 
 from . import admin_logins  # noqa: F401  (ログインのロック, issue 9)
+from .admin_imports import StrictImportMixin
 from .admin_utils import HistoryAdmin, JapaneseImportMixin, ReadOnlyAdminMixin
 from .imports import EXPORT_FORMATS, IMPORT_FORMATS
 from .models import Insurer, InsurerSettings, JobRun, Office
@@ -10,7 +11,7 @@ from .resources import InsurerResource, OfficeResource
 
 
 @admin.register(Insurer)
-class InsurerAdmin(JapaneseImportMixin, ImportExportMixin, HistoryAdmin):
+class InsurerAdmin(JapaneseImportMixin, StrictImportMixin, ImportExportMixin, HistoryAdmin):
     resource_classes = [InsurerResource]
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS
@@ -62,7 +63,7 @@ class InsurerSettingsAdmin(HistoryAdmin):
 
 
 @admin.register(Office)
-class OfficeAdmin(JapaneseImportMixin, ImportExportMixin, HistoryAdmin):
+class OfficeAdmin(JapaneseImportMixin, StrictImportMixin, ImportExportMixin, HistoryAdmin):
     resource_classes = [OfficeResource]
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS

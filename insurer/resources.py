@@ -22,7 +22,7 @@ class InsurerResource(ContactColumns):
     address = Field("address", "address", widget=RequiredTextWidget())  # printed on certificates
 
     key_columns = ("insurer_number",)
-    required_columns = ("insurer_number", *COLUMNS)
+    columns = ("insurer_number", *COLUMNS)
     change_reason = "ファイル取込（insurer.csv）"
 
     class Meta:
@@ -38,7 +38,7 @@ class OfficeResource(ContactColumns):
     symbol = Field("symbol", "symbol", widget=DigitsWidget(min_length=1, max_length=8))
 
     key_columns = ("symbol",)
-    required_columns = ("symbol", *COLUMNS)
+    columns = ("symbol", *COLUMNS)
     change_reason = "ファイル取込（offices.csv）"
 
     class Meta:

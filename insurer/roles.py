@@ -36,7 +36,7 @@ _SUPERVISOR = {
     "insurer.office": ["view", "add", "change", "import", "export"],
     "insurer.insurersettings": ["view", "change"],
     "members.member": ["view", "add", "change", "import", "export"],
-    "members.mynastatus": ["view", "import", "export"],
+    "members.mynastatus": ["view", "change", "import", "export"],  # change: undo a future as_of
     "members.mynumber": ["add", "change", "reveal"],
     "members.mynumberaccesslog": ["view"],
     "members.flag": ["view", "export"],

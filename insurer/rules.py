@@ -4,6 +4,7 @@ import re
 
 LAW_NUMBER = "06"  # 組合管掌健康保険
 _INSURER_NUMBER = re.compile(r"[0-9]{8}")
+_MY_NUMBER = re.compile(r"[0-9]{12}")
 
 
 def insurer_check_digit(first_seven: str) -> int:
@@ -31,3 +32,19 @@ def insurer_number_errors(value: str) -> list[str]:
 
 def is_valid_insurer_number(value: str) -> bool:
     return not insurer_number_errors(value)
+
+
+def my_number_check_digit(first_eleven: str) -> int:
+    """ID-2: P(n) is the n-th digit from the right, Q(n) = n+1 (n ≤ 6) or n−5 (n ≥ 7)."""
+    total = 0
+    for n, char in enumerate(reversed(first_eleven), start=1):
+        total += int(char) * (n + 1 if n <= 6 else n - 5)
+    remainder = total % 11
+    return 0 if remainder <= 1 else 11 - remainder
+
+
+def is_valid_my_number(digits: str) -> bool:
+    """Twelve ASCII digits whose last one is the ID-2 check digit."""
+    return bool(_MY_NUMBER.fullmatch(digits)) and my_number_check_digit(digits[:11]) == int(
+        digits[11]
+    )

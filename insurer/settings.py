@@ -207,10 +207,18 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_ENABLE_UTC = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# --- Celery: delivery when a worker dies (issue 9; README "Jobs") ---------------------
+# A task is acknowledged only once it has finished; if the pool child running it dies
+# (killed, out of memory) the message goes back to the queue for the next worker.
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Nightly jobs stay well under this; a longer job would be delivered twice (Redis).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 60 * 60}
+# Redis hands an unacknowledged message out again after this long: a whole worker killed
+# mid-task is retried after at most an hour. Longer than the longest task (issuing at a
+# million members ≤ 10 min, its PDF rendering about as long); a task still running when
+# it is redelivered finds its lock held and does nothing (jobs, batch rendering).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
+# --- end of Celery delivery settings ---------------------------------------------------
 
 # --- django-import-export / simple-history ---------------------------------------------
 IMPORT_EXPORT_USE_TRANSACTIONS = True
@@ -228,6 +236,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Twelve digits in a row (a My Number, perhaps) are masked in every record (issue 9).
+    "filters": {"mask_twelve_digits": {"()": "insurer.masking.MaskTwelveDigits"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_twelve_digits"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

@@ -13,8 +13,9 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from import_export.admin import ExportMixin, ImportExportMixin, ImportMixin
+from import_export.admin import ExportMixin, ImportExportMixin
 
+from insurer.admin_imports import StrictImportMixin
 from insurer.admin_utils import (
     HistoryAdmin,
     JapaneseImportMixin,
@@ -22,6 +23,7 @@ from insurer.admin_utils import (
     OfficeSymbolFilter,
     ReadOnlyAdminMixin,
     person_column,
+    run_for_each,
 )
 from insurer.imports import EXPORT_FORMATS, IMPORT_FORMATS
 from insurer.selectors import insurer_settings_get
@@ -57,6 +59,7 @@ from .services import (
     member_validate_household,
     my_number_register,
     my_number_reveal,
+    myna_status_undo_future_as_of,
 )
 
 MY_NUMBER_RETYPE = (
@@ -176,7 +179,7 @@ class MemberChangeList(ChangeList):
 
 
 @admin.register(Member)
-class MemberAdmin(JapaneseImportMixin, ImportExportMixin, HistoryAdmin):
+class MemberAdmin(JapaneseImportMixin, StrictImportMixin, ImportExportMixin, HistoryAdmin):
     form = MemberAdminForm
     resource_classes = [MemberResource]
     import_formats = IMPORT_FORMATS
@@ -445,7 +448,7 @@ class RegisteredNameForm(forms.Form):
 
 @admin.register(MynaStatus)
 class MynaStatusAdmin(
-    MemberSearchMixin, JapaneseImportMixin, ImportMixin, ExportMixin, HistoryAdmin
+    MemberSearchMixin, JapaneseImportMixin, StrictImportMixin, ExportMixin, HistoryAdmin
 ):
     """National data: imported, never typed in."""
 
@@ -466,6 +469,7 @@ class MynaStatusAdmin(
     show_facets = ShowFacets.NEVER
     paginator = LargeTablePaginator
     raw_id_fields = ("member",)
+    actions = ["undo_future_as_of"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -475,6 +479,23 @@ class MynaStatusAdmin(
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_correct_permission(self, request) -> bool:
+        return request.user.has_perm("members.change_mynastatus")
+
+    @admin.action(
+        description="未来の基準日を取り消す（誤ったデータの修正）", permissions=["correct"]
+    )
+    def undo_future_as_of(self, request, queryset):
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda status: myna_status_undo_future_as_of(
+                status=status, today=timezone.localdate(), user=request.user
+            ),
+            "{count}件の未来の基準日を取り消しました。",
+        )
 
     def process_result(self, result, request):
         response = super().process_result(result, request)

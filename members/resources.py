@@ -18,6 +18,8 @@ from insurer.imports import (
     StrictModelResource,
     TextWidget,
     YenWidget,
+    cell_text,
+    shown,
 )
 from insurer.models import Office
 
@@ -35,6 +37,7 @@ from .services import (
 UNKNOWN_OFFICE = "記号「{value}」の事業所が登録されていません。"
 UNKNOWN_MEMBER = "記号・番号・枝番 {key} の加入者が登録されていません。"
 MY_NUMBER_TWICE = "同じ個人番号がファイル内の {first}行目にもあります。"
+MY_NUMBER_CHUNK = 5_000
 REMUNERATION_SELF_ONLY = "標準報酬月額は本人（self）の行にだけ入力します。"
 
 MEMBER_COLUMNS = (
@@ -66,19 +69,6 @@ MEMBER_COLUMNS = (
 )
 # Columns a file may leave out (older files import unchanged); the export always has them.
 MEMBER_OPTIONAL = ("certificate_requested", "registered_family_name", "registered_given_name")
-MEMBER_REQUIRED = (
-    "symbol",
-    "number",
-    "branch",
-    "relationship",
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "birth_date",
-    "sex",
-    "acquired_on",
-)
 
 
 class KanaWidget(RequiredTextWidget):
@@ -87,12 +77,40 @@ class KanaWidget(RequiredTextWidget):
     def clean(self, value, row=None, **kwargs) -> str:
         kana = normalize_kana(super().clean(value, row, **kwargs))
         if not is_katakana(kana):
-            raise ValueError(f"カナ以外の文字が含まれています（値: {kana}）。")
+            raise ValueError(f"カナ以外の文字が含まれています（値: {shown(kana)}）。")
         return kana
 
 
 def _key(row) -> tuple[str, str, str]:
     return tuple(str(row.get(column) or "").strip() for column in ("symbol", "number", "branch"))
+
+
+def _column(dataset, name: str) -> list[str]:
+    return [cell_text(value) for value in dataset[name]]
+
+
+def _keys(dataset) -> set[tuple[str, str, str]]:
+    """Every (symbol, number, branch) of the file, read by column (no dict per row)."""
+    if not dataset.height:
+        return set()
+    return set(
+        zip(*(_column(dataset, name) for name in ("symbol", "number", "branch")), strict=True)
+    )
+
+
+KEY_CHUNK = 2_000
+
+
+def _members_named(keys, queryset):
+    """The members of `queryset` whose (symbol, number) the keys name, a chunk of keys at a
+    time: a file's members, not every member of its offices."""
+    households = sorted({(symbol, number) for symbol, number, *_ in keys})
+    for start in range(0, len(households), KEY_CHUNK):
+        chunk = households[start : start + KEY_CHUNK]
+        yield from queryset.filter(
+            office_id__in={symbol for symbol, _ in chunk},
+            number__in={number for _, number in chunk},
+        ).iterator(chunk_size=KEY_CHUNK)
 
 
 def constraint_message(name: str) -> str:
@@ -105,11 +123,10 @@ class MemberInstanceLoader(BaseInstanceLoader):
 
     def __init__(self, resource, dataset=None):
         super().__init__(resource, dataset)
-        keys = {_key(row) for row in dataset.dict} if dataset else set()
-        symbols = {symbol for symbol, _, _ in keys}
+        keys = _keys(dataset) if dataset is not None else set()
         self.members = {
             (m.office_id, m.number, m.branch): m
-            for m in Member.objects.filter(office_id__in=symbols)
+            for m in _members_named(keys, Member.objects.all())
             if (m.office_id, m.number, m.branch) in keys
         }
 
@@ -132,12 +149,12 @@ class MemberResource(StrictModelResource):
     given_name = Field("given_name", "given_name", widget=RequiredTextWidget())
     family_name_kana = Field("family_name_kana", "family_name_kana", widget=KanaWidget())
     given_name_kana = Field("given_name_kana", "given_name_kana", widget=KanaWidget())
-    birth_date = Field("birth_date", "birth_date", widget=DateWidget(required=True))
+    birth_date = Field("birth_date", "birth_date", widget=DateWidget(required=True, future_years=0))
     sex = Field("sex", "sex", widget=CodeWidget(Member.Sex.values))
     postal_code = Field("postal_code", "postal_code", widget=TextWidget())
     address = Field("address", "address", widget=TextWidget())
     acquired_on = Field("acquired_on", "acquired_on", widget=DateWidget(required=True))
-    lost_on = Field("lost_on", "lost_on", widget=DateWidget())
+    lost_on = Field("lost_on", "lost_on", widget=DateWidget(future_years=10))
     loss_reason = Field("loss_reason", "loss_reason", widget=TextWidget())
     standard_monthly_remuneration = Field(
         "standard_monthly_remuneration", "standard_monthly_remuneration", widget=YenWidget()
@@ -145,9 +162,11 @@ class MemberResource(StrictModelResource):
     income_reduction = Field("has_income_reduction", "income_reduction", widget=FlagWidget())
     notified_on = Field("notified_on", "notified_on", widget=DateWidget())
     oqs_registered_on = Field("oqs_registered_on", "oqs_registered_on", widget=DateWidget())
-    voluntary_until = Field("voluntary_until", "voluntary_until", widget=DateWidget())
+    voluntary_until = Field(
+        "voluntary_until", "voluntary_until", widget=DateWidget(future_years=10)
+    )
     residence_expires_on = Field(
-        "residence_expires_on", "residence_expires_on", widget=DateWidget()
+        "residence_expires_on", "residence_expires_on", widget=DateWidget(future_years=10)
     )
     certificate_requested = Field(
         "is_certificate_requested", "certificate_requested", widget=FlagWidget()
@@ -161,8 +180,10 @@ class MemberResource(StrictModelResource):
     # Never exported; on import it is taken out of the rows before anything can show it.
     my_number = Field(column_name="my_number", readonly=True)
 
+    columns = MEMBER_COLUMNS
+    optional_columns = MEMBER_OPTIONAL
+    my_number_columns = ("my_number",)
     key_columns = ("symbol", "number", "branch")
-    required_columns = MEMBER_REQUIRED
     change_reason = "ファイル取込（members.csv）"
 
     class Meta:
@@ -191,29 +212,38 @@ class MemberResource(StrictModelResource):
     # --- once per file ---------------------------------------------------------------
 
     def prepare(self, dataset) -> None:
-        rows = list(dataset.dict)
-        symbols = {str(row.get("symbol") or "").strip() for row in rows}
+        if not dataset.height:
+            return
+        symbols_column = _column(dataset, "symbol")
+        symbols = set(symbols_column)
         self.fields["symbol"].widget.known = Office.objects.in_bulk(symbols, field_name="symbol")
         self.households_with_insured = {
-            (str(row.get("symbol") or "").strip(), str(row.get("number") or "").strip())
-            for row in rows
-            if str(row.get("relationship") or "").strip() == Member.Relationship.SELF
+            (symbol, number)
+            for symbol, number, relationship in zip(
+                symbols_column,
+                _column(dataset, "number"),
+                _column(dataset, "relationship"),
+                strict=True,
+            )
+            if relationship == Member.Relationship.SELF
         }
+        households = set(zip(symbols_column, _column(dataset, "number"), strict=True))
+        insured = Member.objects.filter(relationship=Member.Relationship.SELF)
         self.insured_branch = {
             (symbol, number): branch
-            for symbol, number, branch in Member.objects.filter(
-                office_id__in=symbols, relationship=Member.Relationship.SELF
-            ).values_list("office_id", "number", "branch")
+            for symbol, number, branch in _members_named(
+                households, insured.values_list("office_id", "number", "branch")
+            )
+            if (symbol, number) in households
         }
         self.households_with_insured.update(self.insured_branch)
-        if "my_number" in dataset.headers:
-            self.take_my_numbers(dataset, rows)
+        self.take_my_numbers(dataset)
 
-    def take_my_numbers(self, dataset, rows) -> None:
+    def take_my_numbers(self, dataset) -> None:
         """Move My Numbers out of the dataset (masked there), check them all at once."""
         first_row_of_hash: dict[str, int] = {}
-        for number, row in enumerate(rows, start=1):
-            raw = str(row.get("my_number") or "").strip()
+        raws = _column(dataset, "my_number")
+        for number, raw in enumerate(raws, start=1):
             if not raw:
                 continue
             error = my_number_error(raw)
@@ -224,7 +254,7 @@ class MemberResource(StrictModelResource):
             digest = vault.lookup_hash(plain)
             if digest in first_row_of_hash:
                 self.my_number_problems[number] = MY_NUMBER_TWICE.format(
-                    first=first_row_of_hash[digest] + 1
+                    first=self.line_of(first_row_of_hash[digest])
                 )
                 continue
             first_row_of_hash[digest] = number
@@ -236,12 +266,12 @@ class MemberResource(StrictModelResource):
                 lookup_hash__in=first_row_of_hash
             ).values_list("lookup_hash", "member__office_id", "member__number", "member__branch")
         }
-        masked = [
-            mask_my_number(str(value or "").strip()[-4:]) if value else ""
-            for value in dataset["my_number"]
-        ]
+        index = dataset.headers.index("my_number")
         del dataset["my_number"]
-        dataset.append_col(masked, header="my_number")
+        dataset.insert_col(
+            index, [mask_my_number(raw[-4:]) if raw else "" for raw in raws], header="my_number"
+        )
+        del raws
 
     # --- per row --------------------------------------------------------------------
 
@@ -318,9 +348,15 @@ class MemberResource(StrictModelResource):
     def after_import(self, dataset, result, **kwargs) -> None:
         """The file's My Numbers, registered together once every row is saved (the whole
         import is one transaction, so a failure still writes nothing)."""
-        if self.saved_numbers and not result.has_errors() and not result.has_validation_errors():
+        if not self.saved_numbers or result.has_errors() or result.has_validation_errors():
+            return
+        saved = list(self.saved_numbers.items())
+        self.my_numbers.clear()
+        for start in range(0, len(saved), MY_NUMBER_CHUNK):  # memory: a chunk at a time
             my_numbers_register_bulk(
-                numbers=self.saved_numbers, user=kwargs.get("user"), reason=self.change_reason
+                numbers=dict(saved[start : start + MY_NUMBER_CHUNK]),
+                user=kwargs.get("user"),
+                reason=self.change_reason,
             )
 
 
@@ -333,15 +369,17 @@ class MynaStatusResource(StrictModelResource):
     symbol = Field("member__office_id", "symbol", readonly=True)
     number = Field("member__number", "number", readonly=True)
     branch = Field("member__branch", "branch", readonly=True)
-    as_of = Field("as_of", "as_of", widget=DateWidget(required=True))
+    as_of = Field("as_of", "as_of", widget=DateWidget(required=True, future_years=1))
     card = Field("card", "card", widget=CodeWidget(MynaStatus.Card.values))
     registration = Field(
         "registration", "registration", widget=CodeWidget(MynaStatus.Registration.values)
     )
-    ecert_expires_on = Field("ecert_expires_on", "ecert_expires_on", widget=DateWidget())
+    ecert_expires_on = Field(
+        "ecert_expires_on", "ecert_expires_on", widget=DateWidget(future_years=10)
+    )
 
+    columns = STATUS_COLUMNS
     key_columns = ("symbol", "number", "branch")
-    required_columns = STATUS_COLUMNS
     change_reason = "国の状態データ取込（status.csv）"
 
     class Meta:
@@ -361,7 +399,7 @@ class MynaStatusResource(StrictModelResource):
         self.stale_lines: list[int] = []
 
     def prepare(self, dataset) -> None:
-        keys = {_key(row) for row in dataset.dict}
+        keys = _keys(dataset)
         symbols = {symbol for symbol, _, _ in keys}
         self.members = {
             (symbol, number, branch): pk
@@ -376,7 +414,7 @@ class MynaStatusResource(StrictModelResource):
         key = _key(row)
         member_id = self.members.get(key)
         if member_id is None:
-            raise ValidationError({"symbol": UNKNOWN_MEMBER.format(key="-".join(key))})
+            raise ValidationError({"symbol": UNKNOWN_MEMBER.format(key=shown("-".join(key)))})
         status = self.statuses.get(member_id)
         if status is not None:
             return status, False
@@ -393,7 +431,7 @@ class MynaStatusResource(StrictModelResource):
             raise ValidationError(errors)
         instance._is_stale = not myna_status_apply(status=instance, **values)
         if instance._is_stale:
-            self.stale_lines.append(kwargs["row_number"] + 1)
+            self.stale_lines.append(self.line_of(kwargs["row_number"]))
 
     def skip_row(self, instance, original, row, import_validation_errors=None) -> bool:
         return getattr(instance, "_is_stale", False) and not import_validation_errors

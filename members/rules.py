@@ -9,20 +9,13 @@ import calendar
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import MAXYEAR, date, timedelta
 
-# --- ID-2 個人番号 --------------------------------------------------------------------
+from insurer.rules import my_number_check_digit
+
+# --- ID-2 個人番号 (the check digit is in insurer/rules.py: imports check every column) --
 
 _MY_NUMBER = re.compile(r"[0-9]{12}")
-
-
-def my_number_check_digit(first_eleven: str) -> int:
-    """ID-2: P(n) is the n-th digit from the right, Q(n) = n+1 (n ≤ 6) or n−5 (n ≥ 7)."""
-    total = 0
-    for n, char in enumerate(reversed(first_eleven), start=1):
-        total += int(char) * (n + 1 if n <= 6 else n - 5)
-    remainder = total % 11
-    return 0 if remainder <= 1 else 11 - remainder
 
 
 def normalize_my_number(value: str) -> str:
@@ -130,12 +123,21 @@ def status_row_is_stale(*, stored_as_of: date | None, row_as_of: date) -> bool:
 # --- AGE-0 ------------------------------------------------------------------------------
 
 
+def capped_date(year: int, month: int, day: int) -> date:
+    """date(year, month, day), or date.max past year 9999: an absurd stored value (a
+    birth date of 9999-12-31) gives a far-future answer instead of stopping a whole run."""
+    return date.max if year > MAXYEAR else date(year, month, day)
+
+
 def anniversary(birth_date: date, years: int) -> date:
     """AGE-0: same month and day `years` later; 29 February becomes 1 March."""
+    year = birth_date.year + years
+    if year > MAXYEAR:
+        return date.max
     try:
-        return birth_date.replace(year=birth_date.year + years)
+        return birth_date.replace(year=year)
     except ValueError:  # 29 February in a non-leap year
-        return date(birth_date.year + years, 3, 1)
+        return date(year, 3, 1)
 
 
 def reach(birth_date: date, years: int) -> date:
@@ -201,6 +203,8 @@ def add_months(day: date, months: int) -> date:
     """Same day `months` later, clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
     index = day.year * 12 + day.month - 1 + months
     year, month = divmod(index, 12)
+    if year > MAXYEAR:
+        return date.max
     last = calendar.monthrange(year, month + 1)[1]
     return date(year, month + 1, min(day.day, last))
 
@@ -212,7 +216,7 @@ def preschool_until(birth_date: date) -> date:
     """AGE-1: the first 31 March on or after the day the child reaches 6."""
     reached = reach(birth_date, 6)
     march_31 = date(reached.year, 3, 31)
-    return march_31 if reached <= march_31 else date(reached.year + 1, 3, 31)
+    return march_31 if reached <= march_31 else capped_date(reached.year + 1, 3, 31)
 
 
 def is_preschool(birth_date: date, as_of: date) -> bool:

@@ -253,6 +253,32 @@ def myna_status_apply(
     return True
 
 
+AS_OF_NOT_IN_FUTURE = "基準日が未来の日付ではないため、取り消すものはありません。"
+AS_OF_UNDONE = "誤った未来の基準日（{wrong}）を取り消し"
+NO_EARLIER_AS_OF = date(1900, 1, 1)
+
+
+@transaction.atomic
+def myna_status_undo_future_as_of(
+    *, status: MynaStatus, today: date, user: AbstractBaseUser | None
+) -> MynaStatus:
+    """A status dated in the future (a wrong national row, e.g. as_of 9999-12-31) makes
+    every later row stale. Back to the last recorded state dated no later than today; if
+    there is none, the values stay and as_of becomes 1900-01-01, so the next row applies."""
+    status = MynaStatus.objects.select_for_update().get(pk=status.pk)
+    if status.as_of <= today:
+        raise ValidationError(AS_OF_NOT_IN_FUTURE)
+    wrong = status.as_of
+    previous = status.history.filter(as_of__lte=today).order_by("-history_date").first()
+    if previous is None:
+        status.as_of = NO_EARLIER_AS_OF
+    else:
+        for field in ("as_of", "card", "registration", "ecert_expires_on", "dereg_requested_on"):
+            setattr(status, field, getattr(previous, field))
+    save_with_history(status, reason=AS_OF_UNDONE.format(wrong=wrong.isoformat()), user=user)
+    return status
+
+
 @transaction.atomic
 def myna_status_request_deregistration(
     *, member: Member, requested_on: date, user: AbstractBaseUser | None

@@ -1,5 +1,6 @@
 """Helpers to run real files through the `import` command."""
 
+from datetime import date
 from io import StringIO
 from pathlib import Path
 
@@ -32,7 +33,12 @@ class ImportRun:
 
 
 def run_import(
-    resource: str, path: Path, *, encoding: str | None = None, dry_run: bool = False
+    resource: str,
+    path: Path,
+    *,
+    encoding: str | None = None,
+    dry_run: bool = False,
+    day: date | None = None,
 ) -> ImportRun:
     stdout, stderr = StringIO(), StringIO()
     options = {
@@ -44,6 +50,8 @@ def run_import(
     }
     if encoding:
         options["encoding"] = encoding
+    if day:
+        options["date"] = day.isoformat()
     try:
         call_command("import", resource, str(path), **options)
     except CommandError as error:

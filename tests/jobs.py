@@ -48,15 +48,20 @@ def member_row(**values) -> dict[str, str]:
     return row
 
 
-def import_members(directory: Path, rows: list[dict], name: str = "members.csv") -> None:
+def import_members(
+    directory: Path, rows: list[dict], name: str = "members.csv", *, day: date | None = None
+) -> None:
+    """Through the `import` command; `day` is the file's processing day (`--date`)."""
     lines = [MEMBER_EXPORT_HEADER, *(",".join(row[c] for c in MEMBER_COLUMNS) for row in rows)]
-    run = run_import(MEMBERS, write_csv(directory, name, lines))
+    run = run_import(MEMBERS, write_csv(directory, name, lines), day=day)
     assert run.ok, f"members import refused: {run.error} {run.problems[:5]}"
 
 
-def import_statuses(directory: Path, rows: list[tuple], name: str = "status.csv") -> str:
+def import_statuses(
+    directory: Path, rows: list[tuple], name: str = "status.csv", *, day: date | None = None
+) -> str:
     lines = [STATUS_HEADER, *(",".join("" if v is None else str(v) for v in row) for row in rows)]
-    run = run_import(STATUSES, write_csv(directory, name, lines))
+    run = run_import(STATUSES, write_csv(directory, name, lines), day=day)
     assert run.ok, f"status import refused: {run.error} {run.problems[:5]}"
     return run.stdout
 

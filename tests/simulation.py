@@ -77,6 +77,7 @@ class Simulation:
     files: int = 0
     seen: Counter = field(default_factory=Counter)
     script: dict = field(default_factory=dict)  # date → [(key, changes)], see scripted()
+    today: date | None = None  # the simulated day: files are imported with --date today
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -229,6 +230,7 @@ class Simulation:
         ]  # fmt: skip
 
     def setup(self) -> None:
+        self.today = self.start
         InsurerFactory()
         for symbol in OFFICES:
             OfficeFactory(symbol=symbol, name=f"シミュレーション商事 {symbol}")
@@ -249,7 +251,7 @@ class Simulation:
 
     def import_members(self, rows: list[dict]) -> None:
         self.files += 1
-        import_members(self.directory, rows, name=f"members-{self.files}.csv")
+        import_members(self.directory, rows, name=f"members-{self.files}.csv", day=self.today)
 
     def import_statuses(self, as_of: date, *, share: float) -> None:
         rng, rows = self.rng, []
@@ -271,7 +273,7 @@ class Simulation:
             rows.append((*key, iso(row_as_of), card, registration, iso(expiry)))
         if rows:
             self.files += 1
-            import_statuses(self.directory, rows, name=f"status-{self.files}.csv")
+            import_statuses(self.directory, rows, name=f"status-{self.files}.csv", day=self.today)
 
     def member_events(self, day: date) -> None:
         """A file of what employers reported since the last night."""
@@ -424,6 +426,7 @@ class Simulation:
         self.setup()
         month = None
         for day in self.dates():
+            self.today = day
             if (day.year, day.month) != month:
                 month = (day.year, day.month)
                 self.import_statuses(day, share=0.25)

@@ -235,3 +235,22 @@ def test_a_filed_name_outside_jis_x_0208_waits_for_its_registered_name(register,
     assert (member.registered_family_name, member.has_unregistrable_name) == ("", True)
     night(D(2026, 12, 3))
     assert (*KEY, "name_unregistrable", "") in open_flags()
+
+
+def test_import_date_bounds_follow_the_processing_day(register, tmp_path):
+    # A file dated for another day (`import --date`) is judged against that day: a child
+    # born on 2027-05-02 is refused today and accepted in a file processed on 2027-05-10.
+    from tests.importing import run_import, write_csv
+    from tests.jobs import MEMBER_COLUMNS, MEMBERS
+
+    child = member_row(**insured(birth_date="2027-05-02", acquired_on="2027-05-02"))
+    lines = [",".join(MEMBER_COLUMNS), ",".join(child[c] for c in MEMBER_COLUMNS)]
+    path = write_csv(tmp_path, "newborn.csv", lines)
+    refused = run_import(MEMBERS, path)
+    assert not refused.ok and "2行目 [birth_date]" in refused.problems[0]
+    assert not Member.objects.exists()
+    assert run_import(MEMBERS, path, day=D(2027, 5, 10)).ok
+    assert Member.objects.get().birth_date == D(2027, 5, 2)
+    late = run_import(MEMBERS, path, day=D(2027, 5, 1))
+    assert not late.ok
+    assert "処理日（2027-05-01）" in late.problems[0]

@@ -9,6 +9,7 @@ from certificates.models import Application, Certificate, CertificatePrintLog, L
 from inquiries.models import Inquiry
 from insurer.roles import CLERK
 from members.models import MyNumberAccessLog
+from tests.importing import MEMBER_HEADER, member_line
 
 from .conftest import browser_login
 
@@ -138,10 +139,11 @@ def test_clerk_takes_a_lost_card_report_its_application_and_a_phone_call(page, r
 
 
 BAD_MEMBERS_CSV = (
-    "symbol,number,branch,relationship,family_name,given_name,family_name_kana,"
-    "given_name_kana,birth_date,sex,acquired_on\n"
-    "1001,50,00,self,田中,一,たなか,はじめ,1980-13-01,1,2020-04-01\n"
-    "1001,51,00,self,中村,二郎,なかむら,じろう,1981-02-03,9,2020-04-01\n"
+    f"{MEMBER_HEADER}\n"
+    + member_line(number="50", family_kana="たなか", birth="1980-13-01")
+    + "\n"
+    + member_line(number="51", family_kana="なかむら", sex="9")
+    + "\n"
 )
 
 

@@ -186,27 +186,6 @@ def test_a_run_that_fails_half_way_leaves_nothing(office, monkeypatch):
     )  # lock released
 
 
-@pytest.mark.django_db
-def test_a_locked_job_is_skipped_and_recorded(office):
-    JobRun.objects.create(job="nightly", run_date=date(2026, 11, 20), status="running")
-    run = nightly_run(run_date=date(2026, 11, 21), trigger="test")
-    assert (run.status, run.note) == ("skipped", "同じ処理が実行中のため見送りました。")
-    assert not Flag.objects.exists()
-
-
-@pytest.mark.django_db
-def test_an_abandoned_lock_is_taken_over(office):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    stale = JobRun.objects.create(job="nightly", run_date=date(2026, 11, 20), status="running")
-    JobRun.objects.filter(pk=stale.pk).update(started_at=timezone.now() - timedelta(hours=7))
-    assert nightly_run(run_date=date(2026, 11, 21), trigger="test").status == "succeeded"
-    stale.refresh_from_db()
-    assert stale.status == "failed" and "ロックの期限切れ" in stale.error
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_runs_do_not_both_do_the_work():
     started, release = threading.Event(), threading.Event()

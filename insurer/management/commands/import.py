@@ -5,7 +5,10 @@ Same arguments as the library's command. Differences (spec/files.md):
   or the ``--encoding`` given;
 - every invalid row is printed as ``N行目 [column]: reason`` and the command exits 1,
   having written nothing;
-- on success it prints the counts, including rows skipped as stale.
+- on success it prints the counts, including rows skipped as stale;
+- every 10,000 rows it writes a progress line to stderr (``取込中: 50,000 / 200,000 行``),
+  and it keeps no per-row result (only the problems and the counts): memory grows with
+  the file's rows, not with what the import does to them. README "Files" has the limit.
 """
 
 import importlib
@@ -15,21 +18,40 @@ from django.core.management.base import CommandError
 from import_export.command_utils import get_format_class, get_resource_class
 from import_export.results import RowResult
 
-from insurer.imports import CSV, import_problems
+from insurer.imports import CSV, import_day, import_problems, shown
+from insurer.management.job_command import parse_job_date
 
 # The library's module is named `import`, a keyword, so it cannot be imported by name.
+PROGRESS_FROM = 10_000  # rows; smaller files import without progress lines
+
 LibraryImportCommand = importlib.import_module("import_export.management.commands.import").Command
 
 
 class Command(LibraryImportCommand):
     help = "ファイルを取り込みます（全行が正しいときだけ書き込みます）。"
 
+    def add_arguments(self, parser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--date",
+            help="日付の妥当性をこの処理日で判定する YYYY-MM-DD（既定: 今日、Asia/Tokyo）",
+        )
+
     def handle(self, *args, **options) -> None:
+        day = None
+        if options.get("date"):
+            day = parse_job_date(options["date"])
+        with import_day(day):
+            self.import_file(options)
+
+    def import_file(self, options) -> None:
         if options["interactive"] and input("取り込みますか？ [yes/no]: ") != "yes":
             raise CommandError("取り込みを中止しました。")
-        resource = get_resource_class(options["resource"])()
+        resource = get_resource_class(options["resource"])(progress=self.progress, lean=True)
         format_class = self.format_class(options)
         dataset = self.read_dataset(options["import_file_name"], format_class)
+        if len(dataset) >= PROGRESS_FROM:
+            self.stderr.write(f"読み込み完了: {len(dataset):,} 行。取り込みを始めます。")
 
         result = resource.import_data(
             dataset, dry_run=options["dry_run"], raise_errors=options["raise_errors"]
@@ -54,6 +76,10 @@ class Command(LibraryImportCommand):
             summary += "。--dry-run のため何も書き込んでいません"
         self.stdout.write(summary + "。")
 
+    def progress(self, done: int, total: int) -> None:
+        self.stderr.write(f"取込中: {done:,} / {total:,} 行")
+        self.stderr.flush()
+
     @staticmethod
     def format_class(options):
         name = (options.get("format") or "").lower()
@@ -65,22 +91,27 @@ class Command(LibraryImportCommand):
 
     @staticmethod
     def read_dataset(file_name: str, format_class):
+        """The file's rows, read once: a CSV file is decoded as it is parsed (the bytes
+        and the text are never both held whole)."""
         try:
+            if isinstance(format_class, CSV) and file_name != "-":
+                return format_class.read_path(file_name)
             if file_name == "-":
                 data = sys.stdin.buffer.read()
             else:
                 with open(file_name, "rb") as file:
                     data = file.read()
+            if not format_class.is_binary() and not isinstance(format_class, CSV):
+                data = data.decode(format_class.encoding or "utf-8-sig")
+            return format_class.create_dataset(data)
         except OSError as error:
             raise CommandError(f"ファイルを開けません: {file_name}（{error.strerror}）") from None
-        if not format_class.is_binary() and not isinstance(format_class, CSV):
-            data = data.decode(format_class.encoding or "utf-8-sig")
-        try:
-            return format_class.create_dataset(data)
         except ValueError as error:
-            raise CommandError(str(error)) from None
+            raise CommandError(str(error) or "ファイルを読み取れません。") from None
         except Exception as error:  # tablib's parsers raise many kinds
-            raise CommandError(f"ファイルを読み取れません（{error}）。") from None
+            raise CommandError(
+                f"ファイルを読み取れません（{type(error).__name__}: {shown(str(error))}）。"
+            ) from None
 
     @staticmethod
     def lines(numbers: list[int], limit: int = 20) -> str:

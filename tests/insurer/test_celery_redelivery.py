@@ -1,0 +1,113 @@
+"""A Celery pool child killed mid-task: the task goes back to the queue and completes
+(issue 9, item 3). Before: the message was acknowledged and lost (WorkerLostError).
+
+A real worker (prefork, one child) on the Redis broker and the PostgreSQL test database,
+as in test_celery_worker.py.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from insurer.jobs import ABANDONED, TEST_PAUSE_ENV
+from insurer.models import JobRun
+from insurer.tasks import run_nightly
+from members.models import Flag
+from tests.factories import MemberFactory, MynaStatusFactory
+from tests.insurer.test_celery_worker import needs_services
+from tests.processes import child_env
+
+ROOT = Path(__file__).resolve().parents[2]
+D = date(2026, 11, 21)
+
+
+def pool_children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+@pytest.fixture
+def prefork_worker(transactional_db):
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "insurer",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            queue,
+        ],
+        cwd=ROOT,
+        env=child_env(**{TEST_PAUSE_ENV: "8"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    yield queue, process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_for(condition, process, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        if process.poll() is not None:
+            pytest.fail(f"the worker exited: {process.stdout.read()}")
+        time.sleep(0.2)
+    pytest.fail(f"{what} within {seconds} s")
+
+
+@needs_services
+def test_a_killed_pool_child_gives_the_task_back_and_it_completes(prefork_worker, office):
+    queue, process = prefork_worker
+    member = MemberFactory(office=office, number="1")
+    MynaStatusFactory(member=member, card="none", registration="unregistered")
+    run_nightly.apply_async(args=[D.isoformat()], queue=queue)
+
+    killed = wait_for(
+        lambda: JobRun.objects.filter(job="nightly", status="running").first(),
+        process,
+        60,
+        "the task did not start",
+    )
+    children = pool_children(process.pid)
+    assert len(children) == 1, children
+    os.kill(children[0], signal.SIGKILL)
+
+    done = wait_for(
+        lambda: JobRun.objects.filter(job="nightly", status="succeeded").first(),
+        process,
+        60,
+        "the task was not delivered again and completed",
+    )
+    assert (done.run_date, done.trigger) == (D, "celery")
+    killed.refresh_from_db()
+    assert (killed.status, killed.error) == ("failed", ABANDONED)
+    assert Flag.objects.filter(member=member, closed_on__isnull=True).count() == 1
+    assert not JobRun.objects.filter(job="nightly", status="skipped").exists()
