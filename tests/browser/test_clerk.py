@@ -19,6 +19,10 @@ def search_members(page, term: str) -> list[str]:
     page.goto("/admin/members/member/")
     page.locator("#searchbar").fill(term)
     page.get_by_role("button", name="検索").click()
+    # The result is a new page: read it only once it has loaded (the list of the page
+    # before would otherwise be read, or nothing while it unloads).
+    page.wait_for_url(re.compile(r"[?&]q="))
+    page.wait_for_load_state()
     return page.locator(
         "#result_list tbody th a, #result_list tbody td.field-key_display a"
     ).all_inner_texts()
