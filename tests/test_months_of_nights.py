@@ -254,3 +254,28 @@ def test_import_date_bounds_follow_the_processing_day(register, tmp_path):
     late = run_import(MEMBERS, path, day=D(2027, 5, 1))
     assert not late.ok
     assert "処理日（2027-05-01）" in late.problems[0]
+
+
+def test_the_pdf_prints_the_registered_name(register, tmp_path, settings):
+    # ID-4 on paper: the batch PDF (read back with a text extractor) prints the registered
+    # 高橋 for both, and as the dependant's 被保険者氏名, never the filed 髙橋.
+    import io
+
+    from pypdf import PdfReader
+
+    from certificates.models import Certificate
+    from certificates.pdf import render_certificates
+
+    husband = insured(family_name="髙橋", family_name_kana="タカハシ", birth_date="1980-05-05")
+    husband["registered_family_name"] = "高橋"  # and the wife's, copied from his row
+    wife = {**husband, "branch": "01", "relationship": "spouse", "given_name": "花子"}
+    wife.update(given_name_kana="ハナコ", sex="2", standard_monthly_remuneration="")
+    import_members(tmp_path, [member_row(**husband), member_row(**wife)])
+    night(D(2026, 12, 1))
+    issue(D(2026, 12, 1))
+    pdf = render_certificates(list(Certificate.objects.order_by("branch")), title="t")
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert text.count("高橋 一郎") >= 2  # the insured person, and the wife's 被保険者氏名
+    assert "高橋 花子" in text
+    assert "髙" not in text
+    assert Member.objects.filter(family_name="髙橋").count() == 2  # the register keeps it
