@@ -27,10 +27,10 @@ from django.db.models.functions import Concat
 
 from members.models import Member
 from members.rules import REMUNERATION_THRESHOLD, born_after_for_under, first_of_month
-from members.selectors import Anniversary, members_active_on, printed_name_sql
+from members.selectors import Anniversary, active_on_condition, printed_name_sql
 
 from .models import Certificate
-from .selectors import care_needs_approved
+from .selectors import has_care_needs_sql
 
 PRINTED_MEMBER_FIELDS = {
     "family_name": printed_name_sql("family", "member__"),
@@ -78,9 +78,6 @@ def renewal_due_rows(as_of: date, *, lead_days: int) -> QuerySet:
         .annotate(anniversary_75=Anniversary("birth_date", 75))
         .filter(Q(lost_on__lte=OuterRef("next_day")) | Q(anniversary_75__lte=OuterRef("next_day")))
     )
-    with_reason = Member.objects.annotate(need=certificate_need_reason_sql(as_of)).filter(
-        need__isnull=False
-    )
     due = (
         Certificate.objects.filter(
             status=Certificate.Status.ISSUED,
@@ -102,7 +99,8 @@ def renewal_due_rows(as_of: date, *, lead_days: int) -> QuerySet:
             Q(member__residence_expires_on__isnull=True)
             | Q(member__residence_expires_on__gt=F("valid_until"))
         )
-        .filter(member__in=with_reason.values("pk"))
+        .annotate(need=certificate_need_reason_sql(as_of, "member__"))
+        .filter(need__isnull=False)
     )
     return _rows(due, "renewal_due")
 
@@ -140,7 +138,7 @@ def reissue_needed_rows(as_of: date) -> QuerySet:
         Certificate.objects.filter(
             status=Certificate.Status.ISSUED, valid_from__lte=as_of, valid_until__gte=as_of
         )
-        .filter(member__in=members_active_on(Member.objects.all(), as_of).values("pk"))
+        .filter(active_on_condition(as_of, "member__"))
         .annotate(copay_now=copay_now_sql(as_of), insured_name_now=Subquery(insured_name))
     )
     differs = (
@@ -160,16 +158,14 @@ def return_requested_rows(as_of: date) -> QuerySet:
     registration. One row per member, however many certificates they hold."""
     from members.flags import awaiting_registration_condition, usable_card_condition
 
-    active = members_active_on(Member.objects.all(), as_of).values("pk")
     usable_without_need = (
-        Member.objects.filter(usable_card_condition(as_of))
-        .exclude(Exists(care_needs_approved().filter(member=OuterRef("pk"))))
-        .exclude(awaiting_registration_condition(as_of))
-        .values("pk")
+        usable_card_condition(as_of, "member__")
+        & ~has_care_needs_sql("member")
+        & ~awaiting_registration_condition(as_of, "member__")
     )
     held = Certificate.objects.filter(
         status=Certificate.Status.ISSUED, valid_until__gte=as_of
-    ).filter(~Q(member__in=active) | Q(member__in=usable_without_need))
+    ).filter(~active_on_condition(as_of, "member__") | usable_without_need)
     return _rows(held, "return_requested")
 
 

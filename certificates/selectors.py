@@ -47,17 +47,21 @@ def accepted_lost_card_cases() -> QuerySet[LostCardCase]:
     )
 
 
-def has_care_needs_sql() -> Exists:
-    return Exists(care_needs_approved().filter(member=OuterRef("pk")))
+# `member` names the member from the rows filtered: "pk" for members, "member" for rows
+# that point at one (certificates).
 
 
-def has_accepted_lost_card_sql() -> Exists:
-    return Exists(accepted_lost_card_cases().filter(member=OuterRef("pk")))
+def has_care_needs_sql(member: str = "pk") -> Exists:
+    return Exists(care_needs_approved().filter(member=OuterRef(member)))
 
 
-def has_open_lost_case_sql() -> Exists:
+def has_accepted_lost_card_sql(member: str = "pk") -> Exists:
+    return Exists(accepted_lost_card_cases().filter(member=OuterRef(member)))
+
+
+def has_open_lost_case_sql(member: str = "pk") -> Exists:
     return Exists(
-        LostCardCase.objects.filter(member=OuterRef("pk"), status=LostCardCase.Status.OPEN)
+        LostCardCase.objects.filter(member=OuterRef(member), status=LostCardCase.Status.OPEN)
     )
 
 

@@ -39,52 +39,66 @@ def ecert_past_grace_before(as_of: date) -> date:
     return add_months(first_of_month(as_of), -3)
 
 
-def usable_card_condition(as_of: date) -> Q:
+def _member_ref(at: str) -> str:
+    """The member from rows filtered through `at` ("" → members, "member__" → their
+    certificates), for a correlated sub-query."""
+    return at.removesuffix("__") or "pk"
+
+
+def usable_card_condition(as_of: date, at: str = "") -> Q:
     """MY-2 in SQL: held, registered, no deregistration pending, e-certificate within its
-    grace (or unknown), no open lost-card case."""
+    grace (or unknown), no open lost-card case. `at`: the path to the member."""
+    status = f"{at}myna_status__"
     return (
-        Q(myna_status__card="held", myna_status__registration="registered")
-        & Q(myna_status__dereg_requested_on__isnull=True)
+        Q(**{f"{status}card": "held", f"{status}registration": "registered"})
+        & Q(**{f"{status}dereg_requested_on__isnull": True})
         & (
-            Q(myna_status__ecert_expires_on__isnull=True)
-            | Q(myna_status__ecert_expires_on__gte=ecert_past_grace_before(as_of))
+            Q(**{f"{status}ecert_expires_on__isnull": True})
+            | Q(**{f"{status}ecert_expires_on__gte": ecert_past_grace_before(as_of)})
         )
-        & ~has_open_lost_case_sql()
+        & ~has_open_lost_case_sql(_member_ref(at))
     )
 
 
-def awaiting_registration_condition(as_of: date) -> Q:
+def awaiting_registration_condition(as_of: date, at: str = "") -> Q:
     """§5 awaiting_registration in SQL (mirrors rules.is_awaiting_registration)."""
-    return Q(is_certificate_requested=True) & (
-        Q(oqs_registered_on__isnull=True) | Q(oqs_registered_on__gt=as_of)
+    return Q(**{f"{at}is_certificate_requested": True}) & (
+        Q(**{f"{at}oqs_registered_on__isnull": True}) | Q(**{f"{at}oqs_registered_on__gt": as_of})
     )
 
 
-def certificate_need_reason_sql(as_of: date) -> Case:
+def certificate_need_reason_sql(as_of: date, at: str = "") -> Case:
     """§5 precedence as a CASE over the joined status (mirrors rules.certificate_need_reasons;
-    lost_card and care_needs join with the applications of the certificates issue)."""
+    lost_card and care_needs join with the applications of the certificates issue).
+    `at`: the path to the member ("" for members, "member__" for certificates)."""
+    status, member = f"{at}myna_status__", _member_ref(at)
     return Case(
-        When(Q(myna_status__isnull=True) | Q(myna_status__card="none"), then=Value("no_card")),
         When(
-            Q(myna_status__card="held", myna_status__registration="unregistered"),
+            Q(**{f"{status}isnull": True}) | Q(**{f"{status}card": "none"}),
+            then=Value("no_card"),
+        ),
+        When(
+            Q(**{f"{status}card": "held", f"{status}registration": "unregistered"}),
             then=Value("not_registered"),
         ),
         When(
-            Q(myna_status__dereg_requested_on__isnull=False)
-            | Q(myna_status__registration="deregistered"),
+            Q(**{f"{status}dereg_requested_on__isnull": False})
+            | Q(**{f"{status}registration": "deregistered"}),
             then=Value("deregistered"),
         ),
         When(
             Q(
-                myna_status__registration="registered",
-                myna_status__ecert_expires_on__lt=ecert_past_grace_before(as_of),
+                **{
+                    f"{status}registration": "registered",
+                    f"{status}ecert_expires_on__lt": ecert_past_grace_before(as_of),
+                }
             ),
             then=Value("ecert_expired"),
         ),
-        When(Q(myna_status__card="returned"), then=Value("card_returned")),
-        When(awaiting_registration_condition(as_of), then=Value("awaiting_registration")),
-        When(has_accepted_lost_card_sql(), then=Value("lost_card")),
-        When(has_care_needs_sql(), then=Value("care_needs")),
+        When(Q(**{f"{status}card": "returned"}), then=Value("card_returned")),
+        When(awaiting_registration_condition(as_of, at), then=Value("awaiting_registration")),
+        When(has_accepted_lost_card_sql(member), then=Value("lost_card")),
+        When(has_care_needs_sql(member), then=Value("care_needs")),
         default=Value(None),
         output_field=CharField(),
     )

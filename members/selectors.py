@@ -96,22 +96,28 @@ def printed_name_sql(part: str, prefix: str = "") -> Coalesce:
     )
 
 
-def members_active_on(queryset: QuerySet[Member], day: date) -> QuerySet[Member]:
-    """MEM-1 in SQL: acquired, not lost, under 75, and (for dependents) the insured active."""
+def active_on_condition(day: date, at: str = "") -> Q:
+    """MEM-1 in SQL: acquired, not lost, under 75, and (for dependents) the insured active.
+
+    `at` is the path to the member from the rows filtered: "" for members, "member__" for
+    their certificates (the condition then joins, rather than listing every active id)."""
     born_after = born_after_for_under(day, 75)
     own = (
-        Q(acquired_on__lte=day)
-        & (Q(lost_on__isnull=True) | Q(lost_on__gt=day))
-        & Q(birth_date__gt=born_after)
+        Q(**{f"{at}acquired_on__lte": day})
+        & (Q(**{f"{at}lost_on__isnull": True}) | Q(**{f"{at}lost_on__gt": day}))
+        & Q(**{f"{at}birth_date__gt": born_after})
     )
     insured_inactive = Member.objects.filter(
-        office_id=OuterRef("office_id"),
-        number=OuterRef("number"),
+        office_id=OuterRef(f"{at}office_id"),
+        number=OuterRef(f"{at}number"),
         relationship=Member.Relationship.SELF,
     ).filter(Q(lost_on__lte=day) | Q(birth_date__lte=born_after))
-    return queryset.filter(own).filter(
-        Q(relationship=Member.Relationship.SELF) | ~Exists(insured_inactive)
-    )
+    return own & (Q(**{f"{at}relationship": Member.Relationship.SELF}) | ~Exists(insured_inactive))
+
+
+def members_active_on(queryset: QuerySet[Member], day: date) -> QuerySet[Member]:
+    """MEM-1 in SQL (`active_on_condition`)."""
+    return queryset.filter(active_on_condition(day))
 
 
 def members_inactive_on(queryset: QuerySet[Member], day: date) -> QuerySet[Member]:
