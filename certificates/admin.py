@@ -41,6 +41,7 @@ from .models import (
     LostCardCase,
     Notice,
 )
+from .pdf import document_label
 from .resources import CertificateResource
 from .selectors import envelopes_undelivered, unreturned_certificates
 from .services import (
@@ -704,10 +705,7 @@ class EnvelopeReturnForm(forms.Form):
 @admin.register(Envelope)
 class EnvelopeAdmin(ReadOnlyPageMixin, HistoryAdmin):
     list_display = (
-        "batch",
-        "sequence",
-        "household",
-        "addressee",
+        "__str__",
         "route",
         "postal_code",
         "status",
@@ -754,25 +752,25 @@ class EnvelopeAdmin(ReadOnlyPageMixin, HistoryAdmin):
 
     @admin.display(description="入れた書類")
     def contents(self, envelope: Envelope) -> str:
-        items = [
-            *(("資格確認書", c) for c in envelope.certificates.all()),
-            *(("資格情報のお知らせ", n) for n in envelope.notices.all()),
-        ]
+        items = sorted(
+            (*envelope.certificates.all(), *envelope.notices.all()),
+            key=lambda item: (item.branch, not isinstance(item, Certificate)),
+        )
         return format_html(
             "<ul>{}</ul>",
             format_html_join(
                 "",
-                "<li>{}-{}-{} {} {}{}</li>",
+                "<li>{}-{}-{} {} {} {}</li>",
                 (
                     (
-                        i.symbol,
-                        i.number,
-                        i.branch,
-                        i.family_name,
-                        label,
-                        "（再送）" if i.batch_id != envelope.batch_id else "",
+                        item.symbol,
+                        item.number,
+                        item.branch,
+                        item.family_name,
+                        item.given_name,
+                        document_label(item, resent=item.batch_id != envelope.batch_id),
                     )
-                    for label, i in items
+                    for item in items
                 ),
             ),
         )
