@@ -451,7 +451,7 @@ def render_check_sheet(
         )
         height = (4 + len(envelope.documents) + has_reissue) * SECTION_LINE
         if line - height < bottom and line != top:
-            canvas.showPage()
+            _check_sheet_footer(canvas, title)
             line = top
         office = offices.get(envelope.office_id)
         canvas.setFont(FONT, 11)
@@ -493,8 +493,12 @@ def render_check_sheet(
         line -= SECTION_LINE * 1.4
     if not envelopes:
         canvas.drawString(20 * mm, top, "封筒はありません。")
-    canvas.setFont(FONT, 6)
-    canvas.drawString(20 * mm, 8 * mm, title)
-    canvas.showPage()
+    _check_sheet_footer(canvas, title)
     canvas.save()
     return buffer.getvalue()
+
+
+def _check_sheet_footer(canvas: Canvas, title: str) -> None:
+    canvas.setFont(FONT, 6)
+    canvas.drawString(20 * mm, 8 * mm, f"{title}　{canvas.getPageNumber()}ページ")
+    canvas.showPage()

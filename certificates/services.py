@@ -713,11 +713,13 @@ def batch_envelopes_build(
         household_of(notice.member).notices.append(notice)
     returned = list(envelopes_awaiting_resend()) if include_resends else []
     resendable = _resendable(returned, as_of) if returned else {}
+    resent_members: set[int] = set()
     for envelope in returned:
         certificates, notices = resendable[envelope.pk]
         if not (certificates or notices):
             continue  # nothing left to send (expired, replaced, lost membership): stays listed
         for item in (*certificates, *notices):
+            resent_members.add(item.member_id)
             target = household_of(item.member)
             (target.certificates if isinstance(item, Certificate) else target.notices).append(item)
         household_of((certificates or notices)[0].member).resent_from.append(envelope)
@@ -727,8 +729,7 @@ def batch_envelopes_build(
     in_batch = Member.objects.filter(
         Exists(Certificate.objects.filter(batch=batch, member=OuterRef("pk")))
         | Exists(Notice.objects.filter(batch=batch, member=OuterRef("pk")))
-        | Q(pk__in=[item.member_id for h in households.values() for item in h.certificates])
-        | Q(pk__in=[item.member_id for h in households.values() for item in h.notices])
+        | Q(pk__in=resent_members)  # few: the re-sent documents' people
     )
     insured_of = {
         (member.office_id, member.number): member
