@@ -538,24 +538,31 @@ def _is_certificate(item) -> bool:
 
 def batch_envelopes_for_print(batch: IssueBatch) -> list[Envelope]:
     """The batch's envelopes in order, each with `.documents` — (label, item) by branch,
-    certificates before notices — and `.resent_from_labels` (バッチN-封筒M)."""
-    envelopes = list(
-        batch.envelopes.order_by("sequence").prefetch_related(
-            "certificates", "notices", "resent_from"
-        )
-    )
-    for envelope in envelopes:
+    certificates before notices — and `.resent_from_labels` (バッチN-封筒M). Three joins on
+    the batch, whatever its size (no list of ids in a query)."""
+    envelopes = {e.pk: e for e in batch.envelopes.order_by("sequence")}
+    contents: dict[int, list] = {pk: [] for pk in envelopes}
+    for model in (Certificate, Notice):
+        for item in model.objects.filter(envelopes__batch=batch).annotate(
+            envelope_pk=F("envelopes__pk")
+        ):
+            contents[item.envelope_pk].append(item)
+    resent_from: dict[int, list[str]] = {pk: [] for pk in envelopes}
+    for envelope_pk, old_batch, old_sequence in (
+        Envelope.objects.filter(resent_in__batch=batch)
+        .order_by("batch_id", "sequence")
+        .values_list("resent_in_id", "batch_id", "sequence")
+    ):
+        resent_from[envelope_pk].append(f"バッチ{old_batch}-封筒{old_sequence}")
+    for pk, envelope in envelopes.items():
         items = sorted(
-            (*envelope.certificates.all(), *envelope.notices.all()),
-            key=lambda item: (item.branch, not _is_certificate(item)),
+            contents[pk], key=lambda item: (item.branch, not _is_certificate(item), item.pk)
         )
         envelope.documents = [
             (document_label(item, resent=item.batch_id != batch.pk), item) for item in items
         ]
-        envelope.resent_from_labels = [
-            f"バッチ{old.batch_id}-封筒{old.sequence}" for old in envelope.resent_from.all()
-        ]
-    return envelopes
+        envelope.resent_from_labels = resent_from[pk]
+    return list(envelopes.values())
 
 
 @transaction.atomic
@@ -611,6 +618,7 @@ def certificate_print_single(*, certificate: Certificate, user: AbstractBaseUser
     CertificatePrintLog.objects.create(certificate=certificate, user=user)
     return render_certificates(
         [certificate],
+        layout=insurer_settings_get().certificate_format,
         title=f"資格確認書（個別印刷）{certificate.symbol}-{certificate.number}-{certificate.branch}",
     )
 

@@ -15,6 +15,7 @@ from certificates.selectors import envelopes_undelivered
 from certificates.services import (
     batch_release,
     batch_render,
+    certificate_print_single,
     envelope_record_return,
     envelope_resolve,
 )
@@ -164,7 +165,7 @@ def test_postal_code_order_mails_direct_and_routes_a_household_without_address_v
     assert certificates.index("田中 五郎") < certificates.index("鈴木 二郎")
 
 
-def test_a4_layout_prints_one_certificate_per_page(register):
+def test_a4_layout_prints_one_certificate_per_page(register, clerk):
     InsurerSettings.objects.filter(pk=1).update(certificate_format="a4")
     batch = issued_batch(DAY)
     pages = pdf_pages(batch.pdf.read())
@@ -174,6 +175,8 @@ def test_a4_layout_prints_one_certificate_per_page(register):
         assert titles == 2  # the page's heading and the card to cut out: one person
         assert "きりとり線" in page and "点線で切り取って" in page
     assert batch.certificate_format == "a4"
+    reprint = certificate_print_single(certificate=batch.certificates.first(), user=clerk)
+    assert "きりとり線" in "\n".join(pdf_pages(reprint))  # a single reprint follows the setting
     # Card size is the default: ten to a sheet, a new sheet per office.
     InsurerSettings.objects.filter(pk=1).update(certificate_format="card")
     night(DAY + timedelta(days=1))
