@@ -719,7 +719,8 @@ def batch_envelopes_build(
         household_of(certificate.member).certificates.append(certificate)
     for notice in batch.notices.select_related("member"):
         household_of(notice.member).notices.append(notice)
-    returned = list(envelopes_awaiting_resend()) if include_resends else []
+    # Locked: a clerk settling one of them meanwhile waits, then finds it re-sent.
+    returned = list(envelopes_awaiting_resend().select_for_update()) if include_resends else []
     resendable = _resendable(returned, as_of) if returned else {}
     resent_members: set[int] = set()
     for envelope in returned:
@@ -815,6 +816,9 @@ def envelope_record_return(
 ) -> Envelope:
     """A clerk records an envelope that came back undeliverable (宛先不明). A directly
     mailed one goes out again through the employer in the next scheduled batch."""
+    envelope = (
+        Envelope.objects.select_for_update(of=("self",)).select_related("batch").get(pk=envelope.pk)
+    )
     if envelope.batch.status != IssueBatch.Status.RELEASED:
         raise ValidationError(NOT_MAILED)
     if envelope.status != Envelope.Status.SENT:
@@ -834,12 +838,16 @@ def envelope_resolve(
     """A clerk confirms that the documents of a returned envelope reached the member (the
     employer handed them over, the member came to the counter…); the envelopes it re-sent
     are settled with it."""
+    envelope = Envelope.objects.select_for_update().get(pk=envelope.pk)  # as it is now
     if (
         envelope.status not in Envelope.UNDELIVERED
         and not envelope.resent_from.filter(status__in=Envelope.UNDELIVERED).exists()
     ):
         raise ValidationError(NOT_UNDELIVERED)
-    settled = [envelope, *envelope.resent_from.filter(status__in=Envelope.UNDELIVERED)]
+    settled = [
+        envelope,
+        *envelope.resent_from.filter(status__in=Envelope.UNDELIVERED).select_for_update(),
+    ]
     for item in settled:
         if item.status == Envelope.Status.SENT:  # the re-send itself, never returned
             continue
