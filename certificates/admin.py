@@ -24,6 +24,7 @@ from insurer.admin_utils import (
 )
 from insurer.history import save_with_history
 from insurer.imports import EXPORT_FORMATS
+from insurer.selectors import insurer_settings_get
 from insurer.storage import private_file_response
 from members.admin_mixins import MemberSearchMixin
 from members.models import Member
@@ -35,12 +36,14 @@ from .models import (
     Certificate,
     CertificatePrintLog,
     DownloadLog,
+    Envelope,
     IssueBatch,
     LostCardCase,
     Notice,
 )
+from .pdf import document_label
 from .resources import CertificateResource
-from .selectors import unreturned_certificates
+from .selectors import envelopes_undelivered, unreturned_certificates
 from .services import (
     NOT_DECIDER,
     application_decide,
@@ -53,6 +56,8 @@ from .services import (
     certificate_print_single,
     certificate_record_return,
     certificate_void,
+    envelope_record_return,
+    envelope_resolve,
     lost_card_case_close,
 )
 from .tasks import render_batch
@@ -294,6 +299,8 @@ BATCH_FILES = {
     DownloadLog.Kind.NOTICES_PDF: "application/pdf",
     DownloadLog.Kind.COVER_PDF: "application/pdf",
     DownloadLog.Kind.MAILING_CSV: "text/csv; charset=utf-8",
+    DownloadLog.Kind.ENVELOPE_CSV: "text/csv; charset=utf-8",
+    DownloadLog.Kind.CHECK_PDF: "application/pdf",
 }
 
 
@@ -353,7 +360,12 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
                 if getattr(batch, kind)
             ),
         )
-        return format_html("<ul>{}</ul>", links) if links else "—"
+        if not links:
+            return "—"
+        envelopes = (
+            reverse("admin:certificates_envelope_changelist") + f"?batch__id__exact={batch.pk}"
+        )
+        return format_html('<ul>{}</ul><p><a href="{}">封筒の一覧</a></p>', links, envelopes)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -659,3 +671,175 @@ class DownloadLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("batch", "user")
     date_hierarchy = "at"
     show_facets = ShowFacets.NEVER
+
+
+class UndeliveredFilter(admin.SimpleListFilter):
+    """「未達（N日以上）」: came back N or more days ago (保険者設定), receipt not confirmed."""
+
+    title = "未達"
+    parameter_name = "undelivered"
+
+    def lookups(self, request, model_admin):
+        days = insurer_settings_get().undelivered_after_days
+        return (("yes", f"未達（{days}日以上）"),)
+
+    def queryset(self, request, queryset):
+        if self.value() != "yes":
+            return queryset
+        days = insurer_settings_get().undelivered_after_days
+        return queryset.filter(
+            pk__in=envelopes_undelivered(timezone.localdate(), days).values("pk")
+        )
+
+
+class EnvelopeReturnForm(forms.Form):
+    returned_on = forms.DateField(label="戻った日")
+    note = forms.CharField(
+        label="メモ（戻った理由など）",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+
+@admin.register(Envelope)
+class EnvelopeAdmin(ReadOnlyPageMixin, HistoryAdmin):
+    list_display = (
+        "__str__",
+        "route",
+        "postal_code",
+        "status",
+        "returned_on",
+        "resent_in_link",
+    )
+    list_filter = (UndeliveredFilter, "status", "route", OfficeSymbolFilter)
+    search_fields = ("=number", "addressee")
+    search_help_text = "番号（世帯）または宛名で検索します。"
+    list_select_related = ("batch", "resent_in__batch")
+    show_facets = ShowFacets.NEVER
+    show_full_result_count = False
+    paginator = LargeTablePaginator
+    readonly_fields = (
+        "batch",
+        "sequence",
+        "route",
+        "household",
+        "addressee",
+        "postal_code",
+        "address",
+        "contents",
+        "status",
+        "returned_on",
+        "return_note",
+        "resent_in_link",
+        "resolved_on",
+        "resolve_note",
+    )
+    fields = readonly_fields
+    actions = ["resolve"]
+    change_form_template = "admin/certificates/envelope/change_form.html"
+
+    @admin.display(description="記号-番号（世帯）", ordering="office_id")
+    def household(self, envelope: Envelope) -> str:
+        return envelope.household
+
+    @admin.display(description="再送した封筒")
+    def resent_in_link(self, envelope: Envelope) -> str:
+        if envelope.resent_in_id is None:
+            return "—"
+        url = reverse("admin:certificates_envelope_change", args=[envelope.resent_in_id])
+        return format_html('<a href="{}">{}</a>', url, envelope.resent_in)
+
+    @admin.display(description="入れた書類")
+    def contents(self, envelope: Envelope) -> str:
+        items = sorted(
+            (*envelope.certificates.all(), *envelope.notices.all()),
+            key=lambda item: (item.branch, not isinstance(item, Certificate)),
+        )
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{}-{}-{} {} {} {}</li>",
+                (
+                    (
+                        item.symbol,
+                        item.number,
+                        item.branch,
+                        item.family_name,
+                        item.given_name,
+                        document_label(item, resent=item.batch_id != envelope.batch_id),
+                    )
+                    for item in items
+                ),
+            ),
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="受け取りを確認した（対応済にする、今日）", permissions=["change"])
+    def resolve(self, request, queryset):
+        today = timezone.localdate()
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda e: envelope_resolve(
+                envelope=e, resolved_on=today, note="受け取りを確認", user=request.user
+            ),
+            "{count}件を対応済にしました。",
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/returned/",
+                self.admin_site.admin_view(self.returned_view),
+                name="certificates_envelope_returned",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        envelope = self.get_object(request, object_id)
+        extra_context = {
+            "can_record_return": envelope is not None
+            and envelope.status == Envelope.Status.SENT
+            and self.has_change_permission(request, envelope),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def returned_view(self, request, object_id: int):
+        """「宛先不明で戻った」: the date it came back and a note."""
+        envelope = get_object_or_404(Envelope.objects.select_related("batch"), pk=object_id)
+        if not self.has_change_permission(request, envelope):
+            raise PermissionDenied
+        form = EnvelopeReturnForm(
+            request.POST or None, initial={"returned_on": timezone.localdate()}
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                envelope_record_return(envelope=envelope, user=request.user, **form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error_text(error))
+            else:
+                next_step = (
+                    "次の定期発行で、同じ書類を事業所経由で再送します。"
+                    if envelope.route == Envelope.Route.DIRECT
+                    else "事業所経由の封筒なので自動では再送しません。本人の連絡先を確認してください。"
+                )
+                self.message_user(request, f"宛先不明で戻ったことを記録しました。{next_step}")
+                return redirect("admin:certificates_envelope_change", envelope.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": envelope,
+            "title": "宛先不明で戻った封筒を記録する",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/certificates/envelope/returned.html", context)

@@ -22,7 +22,13 @@ from members.selectors import member_insured_of, members_active_on, printed_name
 
 from .models import IssueBatch, Notice
 from .selectors import printed_copay, require_insurer
-from .services import _enqueue_render, certificate_issue, certificate_reissue, certificate_renew
+from .services import (
+    _enqueue_render,
+    batch_envelopes_build,
+    certificate_issue,
+    certificate_reissue,
+    certificate_renew,
+)
 
 ISSUING_FLAGS = (Flag.Kind.CERTIFICATE_NEEDED, Flag.Kind.RENEWAL_DUE, Flag.Kind.REISSUE_NEEDED)
 # Members who joined before paper cards ended were sent the one-off notice of 2024.
@@ -140,12 +146,14 @@ def issue_work(run: JobRun) -> dict:
     batch.certificate_count = batch.certificates.count()
     batch.notice_count = batch.notices.count()
     batch.save(update_fields=["certificate_count", "notice_count"])
-    if issued or notices:
+    mailing = batch_envelopes_build(batch=batch, as_of=as_of, include_resends=True)  # issue 13
+    if issued or notices or mailing["resent"]:
         transaction.on_commit(lambda: _enqueue_render(batch.pk))
     return {
         "batch": batch.pk,
         "issued": dict(issued),
         "notices": notices,
+        **mailing,
         "skipped": len(skipped),
         "skipped_examples": skipped[:50],
     }

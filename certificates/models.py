@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from insurer.models import InsurerSettings, Office
 from insurer.storage import private_storage_callable
 from members.models import Member
 
@@ -52,6 +53,21 @@ class IssueBatch(models.Model):
     mailing_csv = models.FileField(
         "送付リストCSV", upload_to="batches/", blank=True, storage=private_storage_callable
     )
+    envelope_csv = models.FileField(
+        "封筒リストCSV", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    check_pdf = models.FileField(
+        "封入チェックシートPDF", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    # Frozen from 保険者設定 when the batch's envelopes are made, so a later change of the
+    # setting never changes what a batch prints (a render again prints the same).
+    certificate_format = models.CharField(
+        "資格確認書の様式",
+        max_length=8,
+        blank=True,
+        choices=InsurerSettings.CertificateFormat.choices,
+    )
+    reissue_fee = models.PositiveIntegerField("再交付手数料（円）", null=True, blank=True)
     error = models.TextField("エラー", blank=True)
     created_at = models.DateTimeField("作成日時", auto_now_add=True)
     rendered_at = models.DateTimeField("PDF作成日時", null=True, blank=True)
@@ -394,6 +410,8 @@ class DownloadLog(models.Model):
         NOTICES_PDF = "notices_pdf", "お知らせPDF"
         COVER_PDF = "cover_pdf", "送付書PDF"
         MAILING_CSV = "mailing_csv", "送付リストCSV"
+        ENVELOPE_CSV = "envelope_csv", "封筒リストCSV"
+        CHECK_PDF = "check_pdf", "封入チェックシートPDF"
 
     at = models.DateTimeField("日時", auto_now_add=True)
     user = models.ForeignKey(
@@ -416,3 +434,84 @@ class DownloadLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()} {self.file_name}"
+
+
+class Envelope(models.Model):
+    """One envelope of a batch: everything one household gets in it, addressed to the
+    insured person (a dependant's documents too), by the route of 保険者設定 — or through the
+    employer when it re-sends documents of an envelope that came back."""
+
+    class Route(models.TextChoices):
+        OFFICE = "office", "事業所経由"
+        DIRECT = "direct", "住所へ直接郵送"
+
+    class Status(models.TextChoices):
+        SENT = "sent", "送付"
+        RETURNED = "returned", "宛先不明で返送（再送待ち）"
+        RESENT = "resent", "事業所経由で再送"
+        RESOLVED = "resolved", "対応済（受け取りを確認）"
+
+    UNDELIVERED = ("returned", "resent")  # came back, receipt not yet confirmed
+
+    batch = models.ForeignKey(
+        IssueBatch, on_delete=models.PROTECT, related_name="envelopes", verbose_name="発行バッチ"
+    )
+    sequence = models.PositiveIntegerField("封筒番号")
+    route = models.CharField("送り方", max_length=8, choices=Route.choices)
+    office = models.ForeignKey(
+        Office,
+        to_field="symbol",
+        db_column="symbol",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="記号（事業所）",
+    )
+    number = models.CharField("番号（世帯）", max_length=8)
+    addressee = models.CharField("宛名（被保険者）", max_length=101)
+    postal_code = models.CharField("郵便番号", max_length=8, blank=True)
+    address = models.CharField("住所", max_length=200, blank=True)
+    certificates = models.ManyToManyField(
+        Certificate, related_name="envelopes", blank=True, verbose_name="資格確認書"
+    )
+    notices = models.ManyToManyField(
+        Notice, related_name="envelopes", blank=True, verbose_name="資格情報のお知らせ"
+    )
+    status = models.CharField("状態", max_length=10, choices=Status.choices, default=Status.SENT)
+    returned_on = models.DateField("戻った日", null=True, blank=True)
+    return_note = models.CharField("戻ったときのメモ", max_length=200, blank=True)
+    resent_in = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="resent_from",
+        verbose_name="再送した封筒",
+    )
+    resolved_on = models.DateField("対応済とした日", null=True, blank=True)
+    resolve_note = models.CharField("対応のメモ", max_length=200, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "封筒"
+        verbose_name_plural = "封筒"
+        ordering = ["-batch_id", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "sequence"], name="envelope_unique_sequence_in_batch"
+            ),
+            models.UniqueConstraint(
+                fields=["batch", "office", "number"], name="envelope_one_per_household_in_batch"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="sent") | Q(returned_on__isnull=False),
+                name="envelope_returned_has_date",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "returned_on"], name="envelope_status_returned")]
+
+    def __str__(self) -> str:
+        return f"バッチ{self.batch_id} 封筒{self.sequence} {self.office_id}-{self.number} {self.addressee} 様"
+
+    @property
+    def household(self) -> str:
+        return f"{self.office_id}-{self.number}"

@@ -1,5 +1,6 @@
-"""Print-ready PDFs: certificates (card size, ten to an A4 sheet, with cut marks),
-資格情報のお知らせ (A4 with a card-size cut-out), and a cover sheet per office.
+"""Print-ready PDFs: certificates (card size, ten to an A4 sheet, with cut marks; or one
+A4 page each with a card-size cut-out), 資格情報のお知らせ (A4 with a card-size cut-out), a
+cover sheet per office, and the per-envelope check sheet; the envelope list's rows.
 
 The font is IPAex Gothic, shipped in certificates/fonts and embedded (subset) in every
 PDF, so the output prints the same on a machine without Japanese fonts.
@@ -132,14 +133,47 @@ def _by_office(items: Iterable) -> list[tuple[str, list]]:
     ]
 
 
+CARD = "card"
+A4_PAGE = "a4"
+
+
+def _consecutive_by_office(items: Sequence) -> list[tuple[str, list]]:
+    return [(symbol, list(group)) for symbol, group in groupby(items, key=lambda i: i.symbol)]
+
+
 def render_certificates(
-    certificates: Sequence, *, title: str, progress: Progress | None = None
+    certificates: Sequence,
+    *,
+    title: str,
+    progress: Progress | None = None,
+    layout: str = CARD,
+    in_given_order: bool = False,
+    sheet_per_office: bool = True,
 ) -> bytes:
-    """All certificates, sorted by office; every office starts on a new sheet."""
+    """All certificates; by default sorted by office, every office on a new sheet.
+
+    `in_given_order`: keep the order given (the batch's envelope order), starting a new
+    sheet when the office changes if `sheet_per_office`. `layout` A4_PAGE prints one
+    certificate per A4 page with explanatory text and a card-size cut-out.
+    """
     buffer = io.BytesIO()
     canvas = _canvas(buffer, title)
+    if not in_given_order:
+        groups = _by_office(certificates)
+    elif sheet_per_office:
+        groups = _consecutive_by_office(certificates)
+    else:
+        groups = [("", list(certificates))] if certificates else []
     done = 0
-    for _, group in _by_office(certificates):
+    for symbol, group in groups:
+        footer = f"{title}　記号 {symbol} {group[0].office_name}" if symbol else title
+        if layout == A4_PAGE:
+            for certificate in group:
+                _a4_certificate_page(canvas, certificate, footer)
+                done += 1
+                if progress and done % PER_SHEET == 0:
+                    progress(done)
+            continue
         for start in range(0, len(group), PER_SHEET):
             for index, certificate in enumerate(group[start : start + PER_SHEET]):
                 column, row = index % COLUMNS, index // COLUMNS
@@ -149,14 +183,47 @@ def render_certificates(
                 draw_certificate(canvas, certificate, x, y)
                 done += 1
             canvas.setFont(FONT, 6)
-            canvas.drawString(
-                LEFT, 4 * mm, f"{title}　記号 {group[0].symbol} {group[0].office_name}"
-            )
+            canvas.drawString(LEFT, 4 * mm, footer)
             canvas.showPage()
             if progress:
                 progress(done)
     canvas.save()
     return buffer.getvalue()
+
+
+A4_CERTIFICATE_LINES = (
+    "あなたの資格確認書をお送りします。医療機関や薬局で受診するときに窓口で見せてください。",
+    "点線で切り取って持ち歩くこともできます（切り取った部分だけで資格確認書として使えます）。",
+    "有効期限を過ぎたもの、資格がなくなった後のものは使えません。健康保険組合へ返してください。",
+    "記載内容に誤りがあるとき、なくしたときは、健康保険組合へお問い合わせください。",
+)
+
+
+def _a4_certificate_page(canvas: Canvas, certificate, footer: str) -> None:
+    """One certificate on one A4 page: title, explanation, and the card to cut out."""
+    canvas.setFont(FONT, 16)
+    canvas.drawString(25 * mm, PAGE_H - 30 * mm, certificate.title)
+    canvas.setFont(FONT, 10)
+    canvas.drawString(
+        25 * mm, PAGE_H - 42 * mm, f"{certificate.family_name} {certificate.given_name} 様"
+    )
+    canvas.setFont(FONT, 8.5)
+    for index, text in enumerate(A4_CERTIFICATE_LINES):
+        canvas.drawString(25 * mm, PAGE_H - (55 + index * 6) * mm, text)
+    canvas.drawRightString(
+        PAGE_W - 25 * mm, PAGE_H - 30 * mm, f"交付年月日 {japanese_date(certificate.issued_on)}"
+    )
+    x, y = (PAGE_W - CARD_W) / 2, 40 * mm
+    canvas.setDash(2, 2)
+    canvas.setStrokeGray(0.45)
+    canvas.rect(x - 3 * mm, y - 3 * mm, CARD_W + 6 * mm, CARD_H + 6 * mm)
+    canvas.setDash()
+    canvas.setFont(FONT, 6)
+    canvas.drawString(x - 3 * mm, y + CARD_H + 4.5 * mm, "きりとり線")
+    draw_certificate(canvas, certificate, x, y)
+    canvas.setFont(FONT, 6)
+    canvas.drawString(25 * mm, 12 * mm, footer)
+    canvas.showPage()
 
 
 NOTICE_LINES = (
@@ -167,11 +234,12 @@ NOTICE_LINES = (
 )
 
 
-def render_notices(notices: Sequence, *, title: str) -> bytes:
+def render_notices(notices: Sequence, *, title: str, in_given_order: bool = False) -> bytes:
     """資格情報のお知らせ, one A4 page each, with a card-size part to cut out."""
     buffer = io.BytesIO()
     canvas = _canvas(buffer, title)
-    for _, group in _by_office(notices):
+    groups = [("", list(notices))] if in_given_order else _by_office(notices)
+    for _, group in groups:
         for notice in group:
             canvas.setFont(FONT, 16)
             canvas.drawString(25 * mm, PAGE_H - 30 * mm, "資格情報のお知らせ")
@@ -215,13 +283,24 @@ def render_notices(notices: Sequence, *, title: str) -> bytes:
     return buffer.getvalue()
 
 
+def reissue_fee_text(fee: int | None) -> str:
+    """What the cover letter says about the reissue fee (保険者設定, frozen on the batch)."""
+    return "再交付手数料: 無料" if not fee else f"再交付手数料: {fee:,}円（1通につき）"
+
+
 def render_cover_sheets(
-    certificates: Sequence, notices: Sequence, *, offices: dict, title: str
+    certificates: Sequence,
+    notices: Sequence,
+    *,
+    offices: dict,
+    title: str,
+    reissue_fee: int | None = None,
 ) -> bytes:
-    """送付書: per office, the list of what its envelope holds."""
+    """送付書: per office, the list of what its envelope holds; where it holds a reissue,
+    the reissue fee (or 無料)."""
     buffer = io.BytesIO()
     canvas = _canvas(buffer, title)
-    documents = [("資格確認書", c, japanese_date(c.valid_until)) for c in certificates]
+    documents = [(certificate_label(c), c, japanese_date(c.valid_until)) for c in certificates]
     documents += [("資格情報のお知らせ", n, "") for n in notices]
     documents.sort(key=lambda d: (d[1].symbol, d[1].number, d[1].branch, d[0]))
     for symbol, group in groupby(documents, key=lambda d: d[1].symbol):
@@ -244,7 +323,9 @@ def render_cover_sheets(
                 PAGE_H - 50 * mm,
                 f"次の{len(rows)}通を同封します。ご本人・ご家族へのお渡しをお願いします。",
             )
-            line = PAGE_H - 60 * mm
+            if any(getattr(item, "reason", "") == "reissue" for _, item, _ in rows):
+                canvas.drawString(20 * mm, PAGE_H - 55 * mm, reissue_fee_text(reissue_fee))
+            line = PAGE_H - 62 * mm
             canvas.setFont(FONT, 8)
             for header, dx in (
                 ("記号-番号-枝番", 0),
@@ -297,3 +378,127 @@ def mailing_rows(certificates: Sequence, notices: Sequence, *, offices: dict) ->
                 )
             )
     return sorted(rows, key=lambda row: (row[0], row[4], row[5], row[7]))
+
+
+def certificate_label(certificate) -> str:
+    return "資格確認書（再交付）" if certificate.reason == "reissue" else "資格確認書"
+
+
+def document_label(item, *, resent: bool) -> str:
+    label = certificate_label(item) if hasattr(item, "valid_until") else "資格情報のお知らせ"
+    return f"{label}（再送）" if resent else label
+
+
+ENVELOPE_HEADER = (
+    "envelope",
+    "route",
+    "symbol",
+    "office_name",
+    "number",
+    "addressee",
+    "postal_code",
+    "address",
+    "document_count",
+    "documents",
+    "resent_from",
+)
+
+
+def envelope_rows(envelopes: Sequence, *, offices: dict) -> list[tuple]:
+    """One row per envelope, in envelope order; `documents` lists every enclosed document
+    as `記号-番号-枝番 氏名 書類` separated by ` / `. Each envelope carries `.documents`,
+    a list of (label, item), and `.resent_from_labels`."""
+    rows = []
+    for envelope in envelopes:
+        office = offices.get(envelope.office_id)
+        rows.append(
+            (
+                str(envelope.sequence),
+                envelope.route,
+                envelope.office_id,
+                office.name if office else "",
+                envelope.number,
+                envelope.addressee,
+                envelope.postal_code,
+                envelope.address,
+                str(len(envelope.documents)),
+                " / ".join(
+                    f"{item.symbol}-{item.number}-{item.branch} {item.family_name} {item.given_name} {label}"
+                    for label, item in envelope.documents
+                ),
+                " ".join(envelope.resent_from_labels),
+            )
+        )
+    return rows
+
+
+ROUTE_LABELS = {"office": "事業所経由", "direct": "住所へ直接郵送"}
+SECTION_LINE = 5 * mm
+
+
+def render_check_sheet(
+    envelopes: Sequence, *, offices: dict, title: str, reissue_fee: int | None = None
+) -> bytes:
+    """封入チェックシート: a section per envelope (never split across pages) with its
+    number, route, addressee and a box to tick for each document put in it."""
+    buffer = io.BytesIO()
+    canvas = _canvas(buffer, title)
+    top, bottom = PAGE_H - 20 * mm, 15 * mm
+    line = top
+    for envelope in envelopes:
+        has_reissue = any(
+            getattr(item, "reason", "") == "reissue" for _, item in envelope.documents
+        )
+        height = (4 + len(envelope.documents) + has_reissue) * SECTION_LINE
+        if line - height < bottom and line != top:
+            _check_sheet_footer(canvas, title)
+            line = top
+        office = offices.get(envelope.office_id)
+        canvas.setFont(FONT, 11)
+        canvas.drawString(20 * mm, line, f"封筒番号 {envelope.sequence}")
+        canvas.setFont(FONT, 9)
+        canvas.drawString(
+            55 * mm,
+            line,
+            f"{ROUTE_LABELS[envelope.route]}　記号-番号 {envelope.office_id}-{envelope.number}",
+        )
+        canvas.drawRightString(PAGE_W - 20 * mm, line, "封入者（　　　）確認者（　　　）")
+        line -= SECTION_LINE
+        canvas.drawString(25 * mm, line, f"宛名 {envelope.addressee} 様")
+        line -= SECTION_LINE
+        if envelope.route == "office":
+            where = f"{office.name if office else ''}（記号 {envelope.office_id}）経由"
+        else:
+            where = f"〒{envelope.postal_code}　{envelope.address}"
+        canvas.drawString(25 * mm, line, where)
+        if envelope.resent_from_labels:
+            canvas.drawRightString(
+                PAGE_W - 20 * mm, line, f"再送: {' '.join(envelope.resent_from_labels)}"
+            )
+        for label, item in envelope.documents:
+            line -= SECTION_LINE
+            canvas.rect(27 * mm, line - 0.5 * mm, 3 * mm, 3 * mm)
+            canvas.drawString(
+                33 * mm,
+                line,
+                f"{item.symbol}-{item.number}-{item.branch}　{item.family_name} {item.given_name}　{label}",
+            )
+        if has_reissue:
+            line -= SECTION_LINE
+            canvas.drawString(33 * mm, line, reissue_fee_text(reissue_fee))
+        line -= SECTION_LINE * 0.6
+        canvas.setStrokeGray(0.6)
+        canvas.line(20 * mm, line, PAGE_W - 20 * mm, line)
+        canvas.setStrokeGray(0)
+        line -= SECTION_LINE * 1.4
+    if not envelopes:
+        canvas.drawString(20 * mm, top, "封筒はありません。")
+    _check_sheet_footer(canvas, title)
+    canvas.save()
+    return buffer.getvalue()
+
+
+def _check_sheet_footer(canvas: Canvas, title: str) -> None:
+    canvas.setFont(FONT, 6)
+    canvas.drawString(20 * mm, 8 * mm, f"{title}　{canvas.getPageNumber()}ページ")
+    canvas.showPage()

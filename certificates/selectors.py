@@ -16,7 +16,7 @@ from members.rules import (
 )
 from members.selectors import card_status_facts
 
-from .models import Application, Certificate, LostCardCase
+from .models import Application, Certificate, Envelope, LostCardCase
 from .rules import PrintedData, ValidityPolicy, copay_effective_on
 
 
@@ -218,3 +218,22 @@ def unreturned_certificates(
         member__lost_on__lt=as_of - timedelta(days=days),
         valid_until__gte=F("member__lost_on"),
     ).select_related("member")
+
+
+# --- Envelopes (household mailing, issue 13) -----------------------------------------
+
+
+def envelopes_awaiting_resend() -> QuerySet[Envelope]:
+    """Returned envelopes mailed direct whose documents have not gone out again: the next
+    scheduled batch re-sends them through the employer. (An envelope that came back from
+    the employer is not sent to the same employer again: it stays on the undelivered list.)"""
+    return Envelope.objects.filter(
+        status=Envelope.Status.RETURNED, route=Envelope.Route.DIRECT, resent_in__isnull=True
+    )
+
+
+def envelopes_undelivered(today: date, days: int) -> QuerySet[Envelope]:
+    """Envelopes that came back `days` or more days ago and whose receipt is not confirmed."""
+    return Envelope.objects.filter(
+        status__in=Envelope.UNDELIVERED, returned_on__lte=today - timedelta(days=days)
+    )

@@ -2,21 +2,24 @@
 
 import csv
 import io
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from insurer.history import save_with_history
 from insurer.imports import escape_formula
 from insurer.jobs import MAX_TAKEOVERS, advisory_lock
 from insurer.masking import mask_digit_runs
-from insurer.models import Office
+from insurer.models import InsurerSettings, Office
+from insurer.selectors import insurer_settings_get
 from members.models import Member
 from members.selectors import member_insured_of, members_active_on
 from members.services import myna_status_request_deregistration
@@ -26,13 +29,20 @@ from .models import (
     Certificate,
     CertificatePrintLog,
     DownloadLog,
+    Envelope,
     IssueBatch,
     LostCardCase,
+    Notice,
 )
 from .pdf import (
+    CARD,
+    ENVELOPE_HEADER,
     MAILING_HEADER,
+    document_label,
+    envelope_rows,
     mailing_rows,
     render_certificates,
+    render_check_sheet,
     render_cover_sheets,
     render_notices,
 )
@@ -45,6 +55,7 @@ from .rules import (
 from .selectors import (
     certificate_in_effect,
     current_certificate,
+    envelopes_awaiting_resend,
     member_need_reason,
     printed_fields,
     require_insurer,
@@ -427,34 +438,69 @@ def _batch_render(batch: IssueBatch) -> IssueBatch:
     batch.status, batch.progress, batch.error = IssueBatch.Status.RENDERING, 0, ""
     save_with_history(batch, reason=RENDER_RESUMED if resumed else RENDER_STARTED, user=None)
     try:
-        certificates = list(batch.certificates.order_by("symbol", "number", "branch"))
-        notices = list(batch.notices.order_by("symbol", "number", "branch"))
+        batch_envelopes_build(batch=batch, as_of=batch.issued_on)  # a batch made before them
+        batch.refresh_from_db()
+        envelopes = batch_envelopes_for_print(batch)
+        certificates = [item for e in envelopes for _, item in e.documents if _is_certificate(item)]
+        notices = [item for e in envelopes for _, item in e.documents if not _is_certificate(item)]
         symbols = {item.symbol for item in (*certificates, *notices)}
+        symbols |= {envelope.office_id for envelope in envelopes}
         offices = Office.objects.in_bulk(symbols, field_name="symbol")
         total = max(len(certificates), 1)
 
         def progress(done: int) -> None:
             IssueBatch.objects.filter(pk=batch_id).update(progress=min(90, done * 90 // total))
 
+        by_office = (
+            insurer_settings_get().mailing_sort == InsurerSettings.MailingSort.OFFICE
+            or all(envelope.route == Envelope.Route.OFFICE for envelope in envelopes)
+        )
         title = f"資格確認書 {batch.issued_on.isoformat()} バッチ{batch.pk}"
+        fee = batch.reissue_fee
         files = {
             "pdf": (
                 f"batch-{batch.pk}-certificates.pdf",
-                render_certificates(certificates, title=title, progress=progress),
+                render_certificates(
+                    certificates,
+                    title=title,
+                    progress=progress,
+                    layout=batch.certificate_format or CARD,
+                    in_given_order=True,
+                    sheet_per_office=by_office,
+                ),
             ),
             "notices_pdf": (
                 f"batch-{batch.pk}-notices.pdf",
-                render_notices(notices, title=f"資格情報のお知らせ バッチ{batch.pk}"),
+                render_notices(
+                    notices, title=f"資格情報のお知らせ バッチ{batch.pk}", in_given_order=True
+                ),
             ),
             "cover_pdf": (
                 f"batch-{batch.pk}-cover.pdf",
                 render_cover_sheets(
-                    certificates, notices, offices=offices, title=f"送付書 バッチ{batch.pk}"
+                    certificates,
+                    notices,
+                    offices=offices,
+                    title=f"送付書 バッチ{batch.pk}",
+                    reissue_fee=fee,
                 ),
             ),
             "mailing_csv": (
                 f"batch-{batch.pk}-mailing.csv",
                 _mailing_csv(certificates, notices, offices),
+            ),
+            "envelope_csv": (
+                f"batch-{batch.pk}-envelopes.csv",
+                _csv_bytes(ENVELOPE_HEADER, envelope_rows(envelopes, offices=offices)),
+            ),
+            "check_pdf": (
+                f"batch-{batch.pk}-check-sheet.pdf",
+                render_check_sheet(
+                    envelopes,
+                    offices=offices,
+                    title=f"封入チェックシート バッチ{batch.pk}",
+                    reissue_fee=fee,
+                ),
             ),
         }
         for field, (name, content) in files.items():
@@ -474,16 +520,49 @@ def _batch_render(batch: IssueBatch) -> IssueBatch:
 
 
 def _mailing_csv(certificates, notices, offices) -> bytes:
+    return _csv_bytes(MAILING_HEADER, mailing_rows(certificates, notices, offices=offices))
+
+
+def _csv_bytes(header: tuple, rows: list[tuple]) -> bytes:
+    """UTF-8 with BOM (spreadsheets), CRLF, every cell escaped against formulas."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(MAILING_HEADER)
-    writer.writerows(
-        [
-            [escape_formula(cell) for cell in row]
-            for row in mailing_rows(certificates, notices, offices=offices)
-        ]
-    )
+    writer.writerow(header)
+    writer.writerows([[escape_formula(cell) for cell in row] for row in rows])
     return buffer.getvalue().encode("utf-8-sig")
+
+
+def _is_certificate(item) -> bool:
+    return isinstance(item, Certificate)
+
+
+def batch_envelopes_for_print(batch: IssueBatch) -> list[Envelope]:
+    """The batch's envelopes in order, each with `.documents` — (label, item) by branch,
+    certificates before notices — and `.resent_from_labels` (バッチN-封筒M). Three joins on
+    the batch, whatever its size (no list of ids in a query)."""
+    envelopes = {e.pk: e for e in batch.envelopes.order_by("sequence")}
+    contents: dict[int, list] = {pk: [] for pk in envelopes}
+    for model in (Certificate, Notice):
+        for item in model.objects.filter(envelopes__batch=batch).annotate(
+            envelope_pk=F("envelopes__pk")
+        ):
+            contents[item.envelope_pk].append(item)
+    resent_from: dict[int, list[str]] = {pk: [] for pk in envelopes}
+    for envelope_pk, old_batch, old_sequence in (
+        Envelope.objects.filter(resent_in__batch=batch)
+        .order_by("batch_id", "sequence")
+        .values_list("resent_in_id", "batch_id", "sequence")
+    ):
+        resent_from[envelope_pk].append(f"バッチ{old_batch}-封筒{old_sequence}")
+    for pk, envelope in envelopes.items():
+        items = sorted(
+            contents[pk], key=lambda item: (item.branch, not _is_certificate(item), item.pk)
+        )
+        envelope.documents = [
+            (document_label(item, resent=item.batch_id != batch.pk), item) for item in items
+        ]
+        envelope.resent_from_labels = resent_from[pk]
+    return list(envelopes.values())
 
 
 @transaction.atomic
@@ -539,6 +618,7 @@ def certificate_print_single(*, certificate: Certificate, user: AbstractBaseUser
     CertificatePrintLog.objects.create(certificate=certificate, user=user)
     return render_certificates(
         [certificate],
+        layout=insurer_settings_get().certificate_format,
         title=f"資格確認書（個別印刷）{certificate.symbol}-{certificate.number}-{certificate.branch}",
     )
 
@@ -561,3 +641,217 @@ def lost_card_cases_close_when_usable(*, as_of: date) -> int:
         save_with_history(case, reason="国のデータにより紛失の対応を終了", user=None)
         closed += 1
     return closed
+
+
+# --- Envelopes: household mailing and returns (issue 13) -----------------------------
+
+NOT_MAILED = "印刷を許可する前のバッチの封筒です（まだ発送していません）。"
+NOT_RETURNABLE = "送付・再送した封筒だけ、戻ったことを記録できます。"
+NOT_UNDELIVERED = "戻った封筒（再送待ち・再送済み）だけ、対応済にできます。"
+
+
+@dataclass
+class _Household:
+    """What one envelope will hold while a batch's envelopes are made."""
+
+    certificates: list = dataclass_field(default_factory=list)
+    notices: list = dataclass_field(default_factory=list)
+    resent_from: list = dataclass_field(default_factory=list)
+
+
+def _resendable(envelopes: list[Envelope], as_of: date) -> dict[int, tuple[list, list]]:
+    """For each returned envelope, the documents still worth sending again on `as_of`:
+    certificates still issued and unexpired of members still active, and notices that
+    are still the member's latest. The same certificates, reprinted: ONE-1 is untouched."""
+    ids = [envelope.pk for envelope in envelopes]
+    active = members_active_on(Member.objects.all(), as_of).values("pk")
+    live = Certificate.objects.filter(
+        envelopes__in=ids,
+        status=Certificate.Status.ISSUED,
+        valid_until__gte=as_of,
+        member__in=active,
+    ).annotate(returned_envelope=F("envelopes__pk"))
+    newer = Notice.objects.filter(member=OuterRef("member"), pk__gt=OuterRef("pk"))
+    latest = (
+        Notice.objects.filter(envelopes__in=ids, member__in=active)
+        .filter(~Exists(newer))
+        .annotate(returned_envelope=F("envelopes__pk"))
+    )
+    found: dict[int, tuple[list, list]] = {pk: ([], []) for pk in ids}
+    for certificate in live.select_related("member"):
+        found[certificate.returned_envelope][0].append(certificate)
+    for notice in latest.select_related("member"):
+        found[notice.returned_envelope][1].append(notice)
+    return found
+
+
+def _envelope_order(route: str, insured: Member | None, symbol: str, number: str, sort: str):
+    household = (symbol.zfill(8), number.zfill(8))
+    if sort == InsurerSettings.MailingSort.POSTAL_CODE and route == Envelope.Route.DIRECT:
+        return (0, insured.postal_code.replace("-", ""), *household)
+    return (1 if sort == InsurerSettings.MailingSort.POSTAL_CODE else 0, "", *household)
+
+
+@transaction.atomic
+def batch_envelopes_build(
+    *, batch: IssueBatch, as_of: date, include_resends: bool = False
+) -> dict[str, int]:
+    """One envelope per household for the batch's documents, addressed to the insured
+    person (a dependant's documents too, whatever card the insured person uses), routed
+    and numbered in the order of 保険者設定 (by office, or by postal code for direct mail).
+
+    With `include_resends` (the scheduled batch) the documents of envelopes that came back
+    from a direct mailing go out again, through the employer, in the household's envelope
+    of this batch; the returned envelope records which envelope re-sent them.
+
+    Also freezes the certificate format and the reissue fee on the batch. Does nothing for
+    a batch that has its envelopes already (a re-run, a render again).
+    """
+    if batch.envelopes.exists():
+        return {"envelopes": 0, "resent": 0}
+    settings = insurer_settings_get()
+    households: dict[tuple[str, str], _Household] = {}
+
+    def household_of(member: Member) -> _Household:
+        return households.setdefault((member.office_id, member.number), _Household())
+
+    for certificate in batch.certificates.select_related("member"):
+        household_of(certificate.member).certificates.append(certificate)
+    for notice in batch.notices.select_related("member"):
+        household_of(notice.member).notices.append(notice)
+    # Locked: a clerk settling one of them meanwhile waits, then finds it re-sent.
+    returned = list(envelopes_awaiting_resend().select_for_update()) if include_resends else []
+    resendable = _resendable(returned, as_of) if returned else {}
+    resent_members: set[int] = set()
+    for envelope in returned:
+        certificates, notices = resendable[envelope.pk]
+        if not (certificates or notices):
+            continue  # nothing left to send (expired, replaced, lost membership): stays listed
+        for item in (*certificates, *notices):
+            resent_members.add(item.member_id)
+            target = household_of(item.member)
+            (target.certificates if isinstance(item, Certificate) else target.notices).append(item)
+        household_of((certificates or notices)[0].member).resent_from.append(envelope)
+    if not households:
+        return {"envelopes": 0, "resent": 0}
+
+    in_batch = Member.objects.filter(
+        Exists(Certificate.objects.filter(batch=batch, member=OuterRef("pk")))
+        | Exists(Notice.objects.filter(batch=batch, member=OuterRef("pk")))
+        | Q(pk__in=resent_members)  # few: the re-sent documents' people
+    )
+    insured_of = {
+        (member.office_id, member.number): member
+        for member in Member.objects.filter(relationship=Member.Relationship.SELF).filter(
+            Exists(in_batch.filter(office_id=OuterRef("office_id"), number=OuterRef("number")))
+        )
+    }
+    planned = []
+    for (symbol, number), contents in households.items():
+        insured = insured_of.get((symbol, number))
+        has_address = insured is not None and insured.address and insured.postal_code
+        direct = settings.mailing_sort == InsurerSettings.MailingSort.POSTAL_CODE
+        route = (
+            Envelope.Route.DIRECT
+            if direct and has_address and not contents.resent_from
+            else Envelope.Route.OFFICE
+        )
+        people = [item.member for item in (*contents.certificates, *contents.notices)]
+        addressee = insured or min(people, key=lambda member: member.branch)
+        envelope = Envelope(
+            batch=batch,
+            sequence=0,
+            route=route,
+            office_id=symbol,
+            number=number,
+            addressee=addressee.full_name,
+            postal_code=addressee.postal_code,
+            address=addressee.address,
+        )
+        order = _envelope_order(route, addressee, symbol, number, settings.mailing_sort)
+        planned.append((order, envelope, contents))
+    planned.sort(key=lambda plan: plan[0])
+    for sequence, (_, envelope, _) in enumerate(planned, start=1):
+        envelope.sequence = sequence
+    envelopes = bulk_create_with_history(
+        [envelope for _, envelope, _ in planned],
+        Envelope,
+        batch_size=1000,
+        default_change_reason=f"封筒を作成（バッチ{batch.pk}）",
+    )
+    by_sequence = {envelope.sequence: envelope for envelope in envelopes}
+    if any(envelope.pk is None for envelope in envelopes):  # a database without RETURNING
+        by_sequence = {e.sequence: e for e in batch.envelopes.all()}
+    certificate_links, notice_links, resent = [], [], []
+    for _, planned_envelope, contents in planned:
+        envelope = by_sequence[planned_envelope.sequence]
+        certificate_links += [
+            Envelope.certificates.through(envelope_id=envelope.pk, certificate_id=item.pk)
+            for item in contents.certificates
+        ]
+        notice_links += [
+            Envelope.notices.through(envelope_id=envelope.pk, notice_id=item.pk)
+            for item in contents.notices
+        ]
+        for old in contents.resent_from:
+            old.status, old.resent_in = Envelope.Status.RESENT, envelope
+            resent.append(old)
+    Envelope.certificates.through.objects.bulk_create(certificate_links, batch_size=5000)
+    Envelope.notices.through.objects.bulk_create(notice_links, batch_size=5000)
+    if resent:
+        bulk_update_with_history(
+            resent,
+            Envelope,
+            ["status", "resent_in"],
+            default_change_reason=f"事業所経由で再送（バッチ{batch.pk}）",
+        )
+    batch.certificate_format, batch.reissue_fee = settings.certificate_format, settings.reissue_fee
+    batch.save(update_fields=["certificate_format", "reissue_fee"])
+    return {"envelopes": len(envelopes), "resent": len(resent)}
+
+
+@transaction.atomic
+def envelope_record_return(
+    *, envelope: Envelope, returned_on: date, note: str, user: AbstractBaseUser | None
+) -> Envelope:
+    """A clerk records an envelope that came back undeliverable (宛先不明). A directly
+    mailed one goes out again through the employer in the next scheduled batch."""
+    envelope = (
+        Envelope.objects.select_for_update(of=("self",)).select_related("batch").get(pk=envelope.pk)
+    )
+    if envelope.batch.status != IssueBatch.Status.RELEASED:
+        raise ValidationError(NOT_MAILED)
+    if envelope.status != Envelope.Status.SENT:
+        raise ValidationError(NOT_RETURNABLE)
+    if returned_on < envelope.batch.issued_on:
+        raise ValidationError({"returned_on": "戻った日は交付日より前にできません。"})
+    envelope.status = Envelope.Status.RETURNED
+    envelope.returned_on, envelope.return_note = returned_on, note.strip()
+    save_with_history(envelope, reason=f"宛先不明で戻った（{returned_on}）", user=user)
+    return envelope
+
+
+@transaction.atomic
+def envelope_resolve(
+    *, envelope: Envelope, resolved_on: date, note: str, user: AbstractBaseUser | None
+) -> Envelope:
+    """A clerk confirms that the documents of a returned envelope reached the member (the
+    employer handed them over, the member came to the counter…); the envelopes it re-sent
+    are settled with it."""
+    envelope = Envelope.objects.select_for_update().get(pk=envelope.pk)  # as it is now
+    if (
+        envelope.status not in Envelope.UNDELIVERED
+        and not envelope.resent_from.filter(status__in=Envelope.UNDELIVERED).exists()
+    ):
+        raise ValidationError(NOT_UNDELIVERED)
+    settled = [
+        envelope,
+        *envelope.resent_from.filter(status__in=Envelope.UNDELIVERED).select_for_update(),
+    ]
+    for item in settled:
+        if item.status == Envelope.Status.SENT:  # the re-send itself, never returned
+            continue
+        item.status = Envelope.Status.RESOLVED
+        item.resolved_on, item.resolve_note = resolved_on, note.strip()
+        save_with_history(item, reason=f"受け取りを確認（{resolved_on}）", user=user)
+    return envelope

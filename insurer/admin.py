@@ -53,6 +53,17 @@ class InsurerSettingsAdmin(HistoryAdmin):
             },
         ),
         ("個人番号", {"fields": ("my_number_retention_years",)}),
+        (
+            "郵送・様式・手数料",
+            {
+                "fields": (
+                    "mailing_sort",
+                    "undelivered_after_days",
+                    "certificate_format",
+                    "reissue_fee",
+                )
+            },
+        ),
     )
 
     def has_add_permission(self, request) -> bool:

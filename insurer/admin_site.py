@@ -3,7 +3,12 @@
 from django.contrib import admin
 from django.utils import timezone
 
-from .dashboard import dashboard_numbers, my_overdue_count, worklist_bars
+from .dashboard import (
+    dashboard_numbers,
+    my_overdue_count,
+    undelivered_envelopes,
+    worklist_bars,
+)
 from .logins import OTPLoginForm, otp_satisfied
 
 
@@ -27,5 +32,9 @@ class InsurerAdminSite(admin.AdminSite):
         if request.user.has_perm("insurer.dashboard_insurer"):
             extra_context["dashboard"] = dashboard_numbers(timezone.localdate())
         elif request.user.has_perm("members.view_flag"):  # clerks: the day's worklist
-            extra_context.update(show_worklist=True, worklist=worklist_bars())
+            extra_context.update(
+                show_worklist=True,
+                worklist=worklist_bars(),
+                undelivered=undelivered_envelopes(timezone.localdate()),
+            )
         return super().index(request, extra_context)

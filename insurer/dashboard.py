@@ -8,11 +8,13 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from certificates.models import Certificate, LostCardCase
+from certificates.selectors import envelopes_undelivered
 from inquiries.models import Incident, Inquiry
 from members.models import Flag
 from members.rules import first_of_month
 
 from .models import JobRun
+from .selectors import insurer_settings_get
 
 
 @dataclass
@@ -24,12 +26,26 @@ class Bar:
 
 
 @dataclass
+class Undelivered:
+    """Envelopes back as undeliverable for `days` or more, receipt not confirmed."""
+
+    days: int
+    count: int
+
+
+def undelivered_envelopes(today: date) -> Undelivered:
+    days = insurer_settings_get().undelivered_after_days
+    return Undelivered(days, envelopes_undelivered(today, days).count())
+
+
+@dataclass
 class Dashboard:
     today: date
     flags: list[Bar] = field(default_factory=list)
     issued_this_month: list[Bar] = field(default_factory=list)
     expiring: dict[int, int] = field(default_factory=dict)
     open_lost_cases: int = 0
+    undelivered: "Undelivered | None" = None
     inquiries: list[dict] = field(default_factory=list)
     open_incidents: int = 0
     unreviewed_incidents: int = 0
@@ -97,6 +113,7 @@ def dashboard_numbers(today: date) -> Dashboard:
     )
     board.expiring = {days: board.expiring[f"d{days}"] for days in windows}
     board.open_lost_cases = LostCardCase.objects.filter(status=LostCardCase.Status.OPEN).count()
+    board.undelivered = undelivered_envelopes(today)
 
     board.inquiries = list(
         Inquiry.objects.exclude(status=Inquiry.Status.CLOSED)

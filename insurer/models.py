@@ -48,6 +48,14 @@ class Insurer(models.Model):
 class InsurerSettings(models.Model):
     """Every choice domain.md leaves to the insurer, with its default. A single row."""
 
+    class MailingSort(models.TextChoices):
+        OFFICE = "office", "事業所順（事業主経由で配布）"
+        POSTAL_CODE = "postal_code", "郵便番号順（住所へ直接郵送）"
+
+    class CertificateFormat(models.TextChoices):
+        CARD = "card", "カード型（A4に10枚、切り取り線付き）"
+        A4 = "a4", "A4判（1人1枚、切り取り部分付き）"
+
     registration_deadline_days = models.PositiveSmallIntegerField(
         "オンライン資格確認への登録期限（日）",
         default=5,
@@ -110,6 +118,44 @@ class InsurerSettings(models.Model):
         default=7,
         validators=[MinValueValidator(1)],
         help_text="資格を失ってからこの年数を過ぎた人の個人番号は、夜間処理で削除します（削除も取扱記録に残ります）。",
+    )
+    # --- mailing, format and fee (issue 13) ------------------------------------------
+    mailing_sort = models.CharField(
+        "封筒の並び順と送り方",
+        max_length=12,
+        choices=MailingSort.choices,
+        default=MailingSort.OFFICE,
+        help_text=(
+            "事業所順: 世帯ごとの封筒を事業所ごとにまとめ、事業主から本人に渡してもらいます。"
+            "郵便番号順: 世帯ごとの封筒を被保険者の住所へ直接郵送します（住所のない世帯は事業所経由）。"
+        ),
+    )
+    undelivered_after_days = models.PositiveSmallIntegerField(
+        "未達として一覧に出すまでの日数",
+        default=14,
+        validators=[MinValueValidator(1)],
+        help_text=(
+            "宛先不明で戻った封筒が、戻った日からこの日数を過ぎても受け取りを確認できないとき、"
+            "封筒の一覧の「未達」とダッシュボードに出します。"
+        ),
+    )
+    certificate_format = models.CharField(
+        "資格確認書の様式",
+        max_length=8,
+        choices=CertificateFormat.choices,
+        default=CertificateFormat.CARD,
+        help_text=(
+            "カード型: A4用紙に10枚、切り取り線（トンボ）付き。"
+            "A4判: 1人1枚のA4用紙に説明文と切り取り部分を印刷します。次の発行バッチから使います。"
+        ),
+    )
+    reissue_fee = models.PositiveIntegerField(
+        "再交付手数料（円）",
+        default=0,
+        help_text=(
+            "再交付の送付書に印刷する手数料。0円なら「無料」と印刷します。"
+            "手数料は過大にしないよう国から求められています（変更の記録は履歴に残ります）。"
+        ),
     )
     history = HistoricalRecords()
 

@@ -28,6 +28,7 @@ _CLERK = {
     "certificates.lostcardcase": ["view", "add", "change"],
     "certificates.issuebatch": ["view"],
     "certificates.notice": ["view"],
+    "certificates.envelope": ["view", "change"],  # record a return, confirm receipt
     "inquiries.category": ["view"],
     "inquiries.inquiry": ["view", "add", "change"],
     "inquiries.incident": ["view", "change"],
@@ -46,6 +47,7 @@ _SUPERVISOR = {
     "certificates.lostcardcase": ["view", "add", "change"],
     "certificates.issuebatch": ["view", "release"],
     "certificates.notice": ["view"],
+    "certificates.envelope": ["view", "change"],
     "certificates.certificateprintlog": ["view"],
     "certificates.downloadlog": ["view"],
     "inquiries.category": ["view", "change"],
@@ -68,6 +70,7 @@ _AUDITOR = {
     "certificates.lostcardcase": ["view"],
     "certificates.issuebatch": ["view"],
     "certificates.notice": ["view"],
+    "certificates.envelope": ["view"],
     "certificates.certificateprintlog": ["view"],
     "certificates.downloadlog": ["view"],
     "inquiries.category": ["view"],

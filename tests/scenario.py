@@ -1,8 +1,9 @@
 """One small office with a record of every kind, built through the services: what the
 page crawl and the browser tests open.
 
-1001-2-00  山田 太郎   no card: a certificate from yesterday's scheduled batch (rendered)
-1001-2-01  山田 花子   his spouse, no card: in the same batch
+1001-2-00  山田 太郎   no card: a certificate from yesterday's scheduled batch (rendered),
+                       an address at home (direct mail when 保険者設定 says so)
+1001-2-01  山田 花子   his spouse, no card: in the same batch, the same envelope
 1001-3-00  佐藤 花子   a usable card, a My Number: the lost-card and reveal cases
 1001-4-00  高橋 健     a usable card and a 要配慮者 application waiting for a decision
 1001-10-00 鈴木 一郎   no card, joined after that batch: on today's worklist, to be issued
@@ -81,7 +82,13 @@ def build_register(today: date) -> Register:
     users = make_users()
     InsurerFactory()
     office = OfficeFactory(symbol="1001", name="株式会社サンプル 本社")
-    yamada = MemberFactory(office=office, number="2", birth_date=date(1980, 5, 5))
+    yamada = MemberFactory(
+        office=office,
+        number="2",
+        birth_date=date(1980, 5, 5),
+        postal_code="150-0001",
+        address="東京都渋谷区神宮前1-1-1",
+    )
     spouse = MemberFactory.dependent_of(yamada)
     for person in (yamada, spouse):
         MynaStatusFactory(member=person, card="none", registration="unregistered")

@@ -44,6 +44,7 @@ def records(db, office, settings, tmp_path):
 
 def pages(member, certificate, case, application):
     month = timezone.localdate().strftime("%Y-%m")
+    envelope = certificate.envelopes.get()
     return [
         ("certificates", reverse("admin:certificates_certificate_changelist"), OK),
         (
@@ -84,6 +85,25 @@ def pages(member, certificate, case, application):
             {CLERK: 403, SUPERVISOR: 200, AUDITOR: 200},
         ),
         ("member page", reverse("admin:members_member_change", args=[member.pk]), OK),
+        ("envelopes", reverse("admin:certificates_envelope_changelist"), OK),
+        (
+            "envelopes undelivered",
+            reverse("admin:certificates_envelope_changelist")
+            + f"?undelivered=yes&status=sent&route=office&symbol=1001&q=21&batch__id__exact={certificate.batch_id}",
+            OK,
+        ),
+        ("envelope", reverse("admin:certificates_envelope_change", args=[envelope.pk]), OK),
+        (
+            "envelope history",
+            reverse("admin:certificates_envelope_history", args=[envelope.pk]),
+            OK,
+        ),
+        (
+            "envelope returned",
+            reverse("admin:certificates_envelope_returned", args=[envelope.pk]),
+            WRITERS,
+        ),
+        ("envelope add", reverse("admin:certificates_envelope_add"), NONE),
     ]
 
 
@@ -225,3 +245,68 @@ def test_batch_files_only_through_the_checked_and_logged_view(
     assert response["X-Accel-Redirect"] == f"/protected/{batch.pdf.name}"
     assert response.content == b""
     assert DownloadLog.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_envelope_list_and_check_sheet_download_through_the_checked_view(
+    records, clerk_client, supervisor_client, auditor_client, supervisor
+):
+    from certificates.models import DownloadLog
+    from certificates.services import batch_release
+
+    batch = IssueBatch.objects.get(pk=records[1].batch_id)
+    html = supervisor_client.get(
+        reverse("admin:certificates_issuebatch_change", args=[batch.pk])
+    ).content.decode()
+    assert "封筒リストCSV" in html and "封入チェックシートPDF" in html and "封筒の一覧" in html
+    assert download(clerk_client, batch, "envelope_csv").status_code == 403  # not released
+    batch_release(batch=batch, user=supervisor)
+    response = download(clerk_client, batch, "envelope_csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("envelope,route,symbol,office_name,number,addressee")
+    assert "1001,株式会社サンプル 本社,21,山田 太郎" in text.splitlines()[1]
+    response = download(clerk_client, batch, "check_pdf")
+    assert b"".join(response.streaming_content).startswith(b"%PDF")
+    assert download(auditor_client, batch, "check_pdf").status_code == 403
+    assert list(DownloadLog.objects.order_by("at").values_list("kind", flat=True)) == [
+        "envelope_csv",
+        "check_pdf",
+    ]
+
+
+@pytest.mark.django_db
+def test_clerk_records_a_returned_envelope_and_confirms_receipt(
+    records, clerk_client, auditor_client, supervisor, settings
+):
+    from certificates.models import Envelope
+    from certificates.services import batch_release
+
+    envelope = records[1].envelopes.get()
+    url = reverse("admin:certificates_envelope_returned", args=[envelope.pk])
+    assert (
+        "宛先不明で戻った"
+        in clerk_client.get(
+            reverse("admin:certificates_envelope_change", args=[envelope.pk])
+        ).content.decode()
+    )
+    refused = clerk_client.post(url, {"returned_on": "2026-04-20", "note": "転居"})
+    assert "印刷を許可する前" in refused.content.decode()  # not mailed yet
+    batch_release(batch=envelope.batch, user=supervisor)
+    assert auditor_client.post(url, {"returned_on": "2026-04-20"}).status_code == 403
+    response = clerk_client.post(url, {"returned_on": "2026-04-20", "note": "転居"}, follow=True)
+    assert "事業所経由の封筒なので自動では再送しません" in response.content.decode()
+    envelope.refresh_from_db()
+    assert (envelope.status, str(envelope.returned_on), envelope.return_note) == (
+        "returned",
+        "2026-04-20",
+        "転居",
+    )
+    changelist = reverse("admin:certificates_envelope_changelist")
+    listed = clerk_client.get(changelist + "?undelivered=yes").content.decode()
+    assert "未達（14日以上）" in listed and str(envelope) in listed
+    index = clerk_client.get(reverse("admin:index")).content.decode()
+    assert 'id="worklist-undelivered"' in index
+    clerk_client.post(changelist, {"action": "resolve", "_selected_action": [envelope.pk]})
+    assert Envelope.objects.get(pk=envelope.pk).status == "resolved"
+    assert str(envelope) not in clerk_client.get(changelist + "?undelivered=yes").content.decode()
