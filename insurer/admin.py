@@ -38,6 +38,8 @@ class InsurerSettingsAdmin(HistoryAdmin):
                 "fields": (
                     "certificate_validity_years",
                     "lost_card_validity_months",
+                    "awaiting_registration_validity_months",
+                    "push_certificates_valid_until",
                     "round_down_to_month_end",
                 )
             },
@@ -52,6 +54,7 @@ class InsurerSettingsAdmin(HistoryAdmin):
                 )
             },
         ),
+        ("登録用氏名", {"fields": ("name_substitutions",)}),
         ("個人番号", {"fields": ("my_number_retention_years",)}),
         (
             "郵送・様式・手数料",

@@ -136,3 +136,19 @@ def test_a_cp932_file_read_as_utf8_falls_back_and_a_wrong_explicit_encoding_is_e
     run = run_import(OFFICES, utf8, encoding="ascii")
     assert not run.ok
     assert "文字コード ascii として読めません" in run.error
+
+
+def test_every_insurer_setting_is_on_the_supervisors_form():
+    """A setting missing from the fieldsets could never be changed in the admin."""
+    from django.contrib import admin
+
+    from insurer.models import InsurerSettings
+
+    model_admin = admin.site._registry[InsurerSettings]
+    shown = {name for _, options in model_admin.fieldsets for name in options["fields"]}
+    editable = {
+        field.name
+        for field in InsurerSettings._meta.get_fields()
+        if getattr(field, "editable", False) and not field.auto_created
+    }
+    assert editable - shown == set()
