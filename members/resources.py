@@ -4,10 +4,12 @@ Column mapping and cell checks only; what a row means is decided by services and
 """
 
 from django.core.exceptions import ValidationError
+from django.db import connections, router
 from import_export import resources
 from import_export.fields import Field
 from import_export.instance_loaders import BaseInstanceLoader
 
+from insurer.bulk import bulk_insert_with_history, bulk_save_with_history
 from insurer.imports import (
     CodeWidget,
     DateWidget,
@@ -111,6 +113,29 @@ def _members_named(keys, queryset):
             office_id__in={symbol for symbol, _ in chunk},
             number__in={number for _, number in chunk},
         ).iterator(chunk_size=KEY_CHUNK)
+
+
+def members_by_key(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Member]:
+    """The stored members with these (symbol, number, branch) keys, in one query: a join
+    with the keys on PostgreSQL (no cross product of offices and numbers)."""
+    if not keys:
+        return {}
+    if connections[router.db_for_read(Member)].vendor != "postgresql":
+        wanted = set(keys)
+        return {
+            (m.office_id, m.number, m.branch): m
+            for m in _members_named(wanted, Member.objects.all())
+            if (m.office_id, m.number, m.branch) in wanted
+        }
+    table = Member._meta.db_table
+    symbols, numbers, branches = (list(column) for column in zip(*keys, strict=True))
+    members = Member.objects.raw(
+        f"SELECT m.* FROM {table} AS m"
+        " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(symbol, number, branch)"
+        " ON m.symbol = k.symbol AND m.number = k.number AND m.branch = k.branch",
+        [symbols, numbers, branches],
+    )
+    return {(m.office_id, m.number, m.branch): m for m in members}
 
 
 def constraint_message(name: str) -> str:
@@ -302,12 +327,14 @@ class MemberResource(StrictModelResource):
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
         """Field validation by the model; its constraints checked here from what the file
         and the register say, not with a query per constraint per row (the database
-        constraints stay as the last guard)."""
+        constraints stay as the last guard). The office came from the offices loaded for
+        the file, so it is not looked up again."""
         errors = dict(import_validation_errors or {})
+        exclude = list(errors)
+        if instance.office_id and instance.office_id in self.fields["symbol"].widget.known:
+            exclude.append("office")
         try:
-            instance.full_clean(
-                exclude=list(errors), validate_unique=False, validate_constraints=False
-            )
+            instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
         except ValidationError as error:
             errors = error.update_error_dict(errors)
         for column, message in self.constraint_problems(instance):
@@ -335,6 +362,28 @@ class MemberResource(StrictModelResource):
             return False
         owner = self.my_number_owner.get(digest)
         return owner != (member.office_id, member.number, member.branch)
+
+    # --- the set-based path (insurer.imports.StrictModelResource.import_set_based) ---------
+
+    set_based = True
+
+    def load_existing(self, rows: list[dict]) -> dict:
+        return members_by_key([self.row_key(row) for row in rows])
+
+    def unchanged(self, instance: Member, before: tuple) -> bool:
+        return super().unchanged(instance, before) and not self._my_number_changes(instance)
+
+    def write_chunk(self, new: list[Member], changed: list[Member], *, user) -> None:
+        """The chunk's members with their history ('+' and '~'), then their My Numbers."""
+        bulk_insert_with_history(new, Member, reason=self.change_reason, user=user)
+        bulk_save_with_history(changed, Member, reason=self.change_reason, user=user)
+        numbers = {}
+        for member in (*new, *changed):
+            plain = self.my_numbers.get(member._import_row_number)
+            if plain is not None:
+                numbers[member.pk] = plain
+        if numbers:
+            my_numbers_register_bulk(numbers=numbers, user=user, reason=self.change_reason)
 
     def before_import_row(self, row, row_number=None, **kwargs) -> None:
         self._current_row = row_number
