@@ -15,6 +15,7 @@ import copy
 import csv
 import hashlib
 import io
+import operator
 import os
 import re
 import tempfile
@@ -30,7 +31,9 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import DatabaseError, IntegrityError, models, transaction
+from django.db.models.fields import NOT_PROVIDED
 from django.utils import timezone
+from django.utils.encoding import force_str
 from import_export import resources, widgets
 from import_export.formats import base_formats
 from import_export.results import Error, Result, RowResult
@@ -333,7 +336,7 @@ class DateWidget(widgets.Widget):
             try:
                 if not _ISO_DATE.fullmatch(text):
                     raise ValueError
-                day = datetime.strptime(text, "%Y-%m-%d").date()
+                day = date.fromisoformat(text)  # YYYY-MM-DD only, after the pattern
             except ValueError:
                 raise ValueError(
                     f"日付は YYYY-MM-DD の形で入力してください（値: {shown(text)}）。"
@@ -652,7 +655,9 @@ class StrictModelResource(resources.ModelResource):
         return self._compared
 
     def stored_values(self, instance) -> tuple:
-        return tuple(getattr(instance, name) for name in self.compared_attributes())
+        if not hasattr(self, "_values_of"):
+            self._values_of = operator.attrgetter(*self.compared_attributes(), "pk")
+        return self._values_of(instance)
 
     def unchanged(self, instance, before: tuple) -> bool:
         return self.stored_values(instance) == before
@@ -778,8 +783,52 @@ class StrictModelResource(resources.ModelResource):
             return self.init_instance(row), True
 
     def import_fields(self, instance, row, **kwargs) -> None:
-        """Set the instance's fields from the row (the library's import_instance)."""
-        super().import_instance(instance, row, **kwargs)
+        """Set the instance's fields from the row: the library's import_instance (each
+        widget's clean, a ValueError per attribute gathered into one ValidationError),
+        without its per-field look-ups when every column is a plain attribute."""
+        plan = self.field_plan()
+        if plan is None:
+            super().import_instance(instance, row, **kwargs)
+            return
+        errors = {}
+        for column, attribute, clean, saves_null in plan:
+            if column not in row:
+                continue
+            try:
+                value = clean(row[column], row=row, **kwargs)
+            except ValueError as error:
+                errors[attribute] = ValidationError(force_str(error), code="invalid")
+                continue
+            if value is not None or saves_null:
+                setattr(instance, attribute, value)
+        if errors:
+            raise ValidationError(errors)
+
+    def field_plan(self) -> list[tuple] | None:
+        """(column, attribute, widget clean, saves null) per writable column, or None
+        when a column needs the library (a relation path, a default, many-to-many)."""
+        if not hasattr(self, "_field_plan"):
+            plan = []
+            for field in self.get_import_fields():
+                if not field.attribute or field.readonly:
+                    continue
+                if (
+                    "__" in field.attribute
+                    or field.default is not NOT_PROVIDED
+                    or isinstance(field.widget, widgets.ManyToManyWidget)
+                ):
+                    plan = None
+                    break
+                plan.append(
+                    (
+                        field.column_name,
+                        field.attribute,
+                        field.widget.clean,
+                        field.saves_null_values,
+                    )
+                )
+            self._field_plan = plan
+        return self._field_plan
 
     def import_instance(self, instance, row, **kwargs) -> None:
         errors: dict = {}

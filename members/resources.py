@@ -138,6 +138,32 @@ def members_by_key(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str
     return {(m.office_id, m.number, m.branch): m for m in members}
 
 
+def insured_branches(households: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """{(symbol, number): branch of its insured person} for the stored households named."""
+    insured = Member.objects.filter(relationship=Member.Relationship.SELF)
+    if connections[router.db_for_read(Member)].vendor != "postgresql":
+        return {
+            (symbol, number): branch
+            for symbol, number, branch in _members_named(
+                households, insured.values_list("office_id", "number", "branch")
+            )
+            if (symbol, number) in households
+        }
+    found = {}
+    ordered = sorted(households)
+    for start in range(0, len(ordered), KEY_CHUNK * 10):
+        symbols, numbers = zip(*ordered[start : start + KEY_CHUNK * 10], strict=True)
+        with connections[router.db_for_read(Member)].cursor() as cursor:
+            cursor.execute(
+                f"SELECT m.symbol, m.number, m.branch FROM {Member._meta.db_table} AS m"
+                " JOIN unnest(%s::text[], %s::text[]) AS k(symbol, number)"
+                " ON m.symbol = k.symbol AND m.number = k.number WHERE m.relationship = %s",
+                [list(symbols), list(numbers), Member.Relationship.SELF],
+            )
+            found.update(((symbol, number), branch) for symbol, number, branch in cursor)
+    return found
+
+
 def constraint_message(name: str) -> str:
     """The Japanese message a Member constraint carries (the database's last word)."""
     return next(c.violation_error_message for c in Member._meta.constraints if c.name == name)
@@ -253,14 +279,7 @@ class MemberResource(StrictModelResource):
             if relationship == Member.Relationship.SELF
         }
         households = set(zip(symbols_column, _column(dataset, "number"), strict=True))
-        insured = Member.objects.filter(relationship=Member.Relationship.SELF)
-        self.insured_branch = {
-            (symbol, number): branch
-            for symbol, number, branch in _members_named(
-                households, insured.values_list("office_id", "number", "branch")
-            )
-            if (symbol, number) in households
-        }
+        self.insured_branch = insured_branches(households)
         self.households_with_insured.update(self.insured_branch)
         self.take_my_numbers(dataset)
 
@@ -324,13 +343,32 @@ class MemberResource(StrictModelResource):
             if owner is not None and owner != (member.office_id, member.number, member.branch):
                 yield "my_number", MY_NUMBER_IN_USE
 
+    # Model fields whose every check (choices, digits, null, type) the column's widget has
+    # made already: a date from DateWidget, a flag from FlagWidget, a code from CodeWidget
+    # with the model's own choices, digits from DigitsWidget with the validators' lengths.
+    CHECKED_BY_WIDGET = (
+        "number",
+        "branch",
+        "relationship",
+        "sex",
+        "birth_date",
+        "acquired_on",
+        "lost_on",
+        "notified_on",
+        "oqs_registered_on",
+        "voluntary_until",
+        "residence_expires_on",
+        "has_income_reduction",
+        "is_certificate_requested",
+    )
+
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
         """Field validation by the model; its constraints checked here from what the file
         and the register say, not with a query per constraint per row (the database
         constraints stay as the last guard). The office came from the offices loaded for
         the file, so it is not looked up again."""
         errors = dict(import_validation_errors or {})
-        exclude = list(errors)
+        exclude = [*errors, *self.CHECKED_BY_WIDGET]
         if instance.office_id and instance.office_id in self.fields["symbol"].widget.known:
             exclude.append("office")
         try:
