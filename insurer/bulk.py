@@ -124,6 +124,20 @@ def bulk_insert_with_history(
     return objs
 
 
+def bulk_insert(objs: Sequence[models.Model], model: type[models.Model]) -> None:
+    """Insert rows of a model without history (logs), by COPY on PostgreSQL."""
+    if not objs:
+        return
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, batch_size=1000)
+        return
+    fields = [field for field in _insert_fields(model) if not field.primary_key]
+    _stamp_auto_dates(objs, fields)
+    attnames = [field.attname for field in fields]
+    _copy(connection, model, fields, ([getattr(o, name) for name in attnames] for o in objs))
+
+
 def _update_fields(model: type[models.Model]) -> list[models.Field]:
     """What an update writes: every stored field but the key and the creation stamp."""
     return [

@@ -231,6 +231,8 @@ class EncryptedTempStorage(TempFolderStorage):
 
 def cell_text(value) -> str:
     """A cell as trimmed text; a spreadsheet's 123.0 is 123, an empty cell is ""."""
+    if value.__class__ is str:  # nearly every cell: the quick way
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():  # spreadsheets turn 0123 into 123.0
@@ -706,6 +708,10 @@ class StrictModelResource(resources.ModelResource):
             cells = dataset.get_col(index)
             changed = False
             for number, cell in enumerate(cells, start=1):
+                if (  # nearly every cell: short, printable text (nothing below applies)
+                    cell.__class__ is str and len(cell) < 12 and cell.isprintable()
+                ) and len(cell) <= limit:
+                    continue
                 if isinstance(cell, int | float):  # a spreadsheet's number cell
                     cell = cell_text(cell)
                 if not isinstance(cell, str):
