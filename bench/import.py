@@ -118,7 +118,7 @@ def new_members_file(path: Path, rows: int, day: date) -> None:
             writer.writerow([values.get(column, "") for column in MEMBER_COLUMNS])
 
 
-def changed_members_file(path: Path, rows: int, run: int) -> None:
+def changed_members_file(path: Path, rows: int, run: int) -> int:
     """ROWS stored members spread over the register, as the export writes them, with a
     new address and, for insured persons, a new standard monthly remuneration."""
     from members.models import Member
@@ -140,6 +140,7 @@ def changed_members_file(path: Path, rows: int, run: int) -> None:
             if row[relationship] == "self":
                 row[remuneration] = str(int(row[remuneration] or 280_000) + 10_000 * (run + 1))
             writer.writerow(row)
+    return len(dataset)  # fewer than ROWS when the register is smaller
 
 
 # --- the import, in a child process ------------------------------------------------------
@@ -294,20 +295,23 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
         results = {"new": [], "changed": []}
+        counts = {}
         for run in range(args.runs):
             new_path, changed_path = work / f"new-{run}.csv", work / f"changed-{run}.csv"
             new_members_file(new_path, args.rows, day)
-            changed_members_file(changed_path, args.rows, run)
-            for kind, path, update in (
-                ("new", new_path, False),
-                ("changed", changed_path, True),
+            changed_rows = changed_members_file(changed_path, args.rows, run)
+            for kind, path, update, rows in (
+                ("new", new_path, False, args.rows),
+                ("changed", changed_path, True, changed_rows),
             ):
                 floor_seconds = floor(path, update=update)
                 connection.close()  # the child has the database to itself
                 seconds, rss, summary = run_child(path, day, env)
                 results[kind].append((seconds, rss, floor_seconds))
+                counts[kind] = rows
                 print(
-                    f"run {run + 1} {kind}: {seconds:.2f} s, {args.rows / seconds:,.0f} rows/s, "
+                    f"run {run + 1} {kind}: {rows:,} rows in {seconds:.2f} s, "
+                    f"{rows / seconds:,.0f} rows/s, "
                     f"peak RSS {rss:.0f} MB, floor {floor_seconds:.2f} s — {summary}",
                     flush=True,
                 )
@@ -329,14 +333,12 @@ def main() -> None:
             rss = max(r for _, r, _ in results[kind])
             floor_seconds = statistics.median(f for _, _, f in results[kind])
             figures.append(
-                f"{kind}_seconds={seconds:.2f} {kind}_rows_per_second={args.rows / seconds:.0f} "
+                f"{kind}_rows={counts[kind]} {kind}_seconds={seconds:.2f} "
+                f"{kind}_rows_per_second={counts[kind] / seconds:.0f} "
                 f"{kind}_floor_seconds={floor_seconds:.2f} {kind}_ratio={seconds / floor_seconds:.2f} "
                 f"{kind}_peak_rss_mb={rss:.0f}"
             )
-        print(
-            f"import members={seeded.members} rows={args.rows} runs={args.runs} "
-            + " ".join(figures)
-        )
+        print(f"import members={seeded.members} runs={args.runs} " + " ".join(figures))
     finally:
         connection.close()
         if not args.keep:
