@@ -1,15 +1,21 @@
-"""Bulk inserts that write their history rows too (for seeding and set-based jobs).
+"""Bulk inserts and updates that write their history rows too (seeding, set-based jobs
+and imports).
 
 On PostgreSQL rows go through COPY, which is an order of magnitude faster than
-``bulk_create`` for large batches; elsewhere simple-history's ``bulk_create_with_history``
-does the same job. Either way every row gets a '+' history row with the given reason.
+``bulk_create`` for large batches (an update goes through COPY into a scratch table and
+one ``UPDATE … FROM``); elsewhere simple-history's ``bulk_create_with_history`` and
+``bulk_update_with_history`` do the same job. Either way every row gets a history row
+('+' inserted, '~' changed) with the given reason and user.
 """
 
 from collections.abc import Sequence
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections, models, router
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from .history import history_user
 
 
 def _insert_fields(model: type[models.Model]) -> list[models.Field]:
@@ -21,7 +27,8 @@ def _insert_fields(model: type[models.Model]) -> list[models.Field]:
 def _copy(connection, model: type[models.Model], fields: list[models.Field], rows) -> None:
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:  # Django's wrapper around a psycopg 3 cursor
+    # Django's wrapper around a psycopg 3 cursor; a refused value is a Django DatabaseError.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -43,8 +50,50 @@ def _stamp_auto_dates(objs: Sequence[models.Model], fields: list[models.Field]) 
                     setattr(obj, field.attname, now)
 
 
+def _write_history(
+    connection,
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    *,
+    history_type: str,
+    reason: str,
+    user: AbstractBaseUser | None,
+) -> None:
+    """One history row per object, as simple-history would write it on save()."""
+    history_model = model.history.model
+    tracked = {field.attname for field in _insert_fields(history_model)} & {
+        field.attname for field in _insert_fields(model)
+    }
+    extra = {
+        "history_date": timezone.now(),
+        "history_change_reason": reason,
+        "history_type": history_type,
+    }
+    recorded_user = history_user(user)
+    if recorded_user is not None:
+        extra["history_user"] = recorded_user.pk
+    history_fields = [
+        field
+        for field in _insert_fields(history_model)
+        if field.attname in tracked or field.name in extra
+    ]
+
+    def history_rows():
+        for obj in objs:
+            yield [
+                extra[field.name] if field.name in extra else getattr(obj, field.attname)
+                for field in history_fields
+            ]
+
+    _copy(connection, history_model, history_fields, history_rows())
+
+
 def bulk_insert_with_history(
-    objs: Sequence[models.Model], model: type[models.Model], *, reason: str
+    objs: Sequence[models.Model],
+    model: type[models.Model],
+    *,
+    reason: str,
+    user: AbstractBaseUser | None = None,
 ) -> Sequence[models.Model]:
     """Insert new rows and one history row each; primary keys are set on `objs`."""
     if not objs:
@@ -53,7 +102,11 @@ def bulk_insert_with_history(
     connection = connections[alias]
     if connection.vendor != "postgresql":
         return bulk_create_with_history(
-            list(objs), model, batch_size=2000, default_change_reason=reason
+            list(objs),
+            model,
+            batch_size=2000,
+            default_change_reason=reason,
+            default_user=history_user(user),
         )
     fields = _insert_fields(model)
     pk = model._meta.pk
@@ -64,29 +117,89 @@ def bulk_insert_with_history(
     # Plain Python values: psycopg adapts dates, numbers, booleans and text itself.
     attnames = [field.attname for field in fields]
     _copy(connection, model, fields, ([getattr(o, name) for name in attnames] for o in objs))
-
-    history_model = model.history.model
-    tracked = {field.attname for field in _insert_fields(history_model)} & {
-        field.attname for field in fields
-    }
-    history_fields = [
-        field
-        for field in _insert_fields(history_model)
-        if field.attname in tracked
-        or field.name in ("history_date", "history_change_reason", "history_type")
-    ]
-    when = timezone.now()
-    extra = {"history_date": when, "history_change_reason": reason, "history_type": "+"}
-
-    def history_rows():
-        for obj in objs:
-            yield [
-                extra[field.name] if field.name in extra else getattr(obj, field.attname)
-                for field in history_fields
-            ]
-
-    _copy(connection, history_model, history_fields, history_rows())
+    _write_history(connection, model, objs, history_type="+", reason=reason, user=user)
     for obj in objs:
         obj._state.adding = False
         obj._state.db = alias
+    return objs
+
+
+def bulk_insert(objs: Sequence[models.Model], model: type[models.Model]) -> None:
+    """Insert rows of a model without history (logs), by COPY on PostgreSQL."""
+    if not objs:
+        return
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, batch_size=1000)
+        return
+    fields = [field for field in _insert_fields(model) if not field.primary_key]
+    _stamp_auto_dates(objs, fields)
+    attnames = [field.attname for field in fields]
+    _copy(connection, model, fields, ([getattr(o, name) for name in attnames] for o in objs))
+
+
+def _update_fields(model: type[models.Model]) -> list[models.Field]:
+    """What an update writes: every stored field but the key and the creation stamp."""
+    return [
+        field
+        for field in _insert_fields(model)
+        if not field.primary_key and not getattr(field, "auto_now_add", False)
+    ]
+
+
+def bulk_save_with_history(
+    objs: Sequence[models.Model],
+    model: type[models.Model],
+    *,
+    reason: str,
+    user: AbstractBaseUser | None = None,
+) -> Sequence[models.Model]:
+    """Write every field of stored rows (as save() would) and one '~' history row each.
+
+    On PostgreSQL: COPY into a scratch table, then one UPDATE … FROM.
+    """
+    if not objs:
+        return objs
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    fields = _update_fields(model)
+    now = timezone.now()
+    for field in fields:
+        if getattr(field, "auto_now", False):
+            for obj in objs:
+                setattr(obj, field.attname, now)
+    if connection.vendor != "postgresql":
+        for obj in objs:
+            obj._change_reason = reason
+        bulk_update_with_history(
+            list(objs),
+            model,
+            [field.name for field in fields],
+            batch_size=1000,
+            default_change_reason=reason,
+            default_user=history_user(user),
+        )
+        return objs
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), model._meta.pk
+    scratch = quote(f"bulk_update_{model._meta.db_table}")
+    columns = [pk, *fields]
+    names = ", ".join(quote(field.column) for field in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {scratch} ON COMMIT DROP AS "
+            f"SELECT {names} FROM {table} WITH NO DATA"
+        )
+        with connection.wrap_database_errors:
+            with cursor.cursor.copy(f"COPY {scratch} ({names}) FROM STDIN") as copy:
+                for obj in objs:
+                    copy.write_row([getattr(obj, field.attname) for field in columns])
+        assignments = ", ".join(f"{quote(f.column)} = s.{quote(f.column)}" for f in fields)
+        cursor.execute(
+            f"UPDATE {table} AS t SET {assignments} FROM {scratch} AS s "
+            f"WHERE t.{quote(pk.column)} = s.{quote(pk.column)}"
+        )
+        cursor.execute(f"DROP TABLE {scratch}")
+    _write_history(connection, model, objs, history_type="~", reason=reason, user=user)
     return objs

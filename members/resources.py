@@ -4,10 +4,12 @@ Column mapping and cell checks only; what a row means is decided by services and
 """
 
 from django.core.exceptions import ValidationError
+from django.db import connections, router
 from import_export import resources
 from import_export.fields import Field
 from import_export.instance_loaders import BaseInstanceLoader
 
+from insurer.bulk import bulk_insert_with_history, bulk_save_with_history
 from insurer.imports import (
     CodeWidget,
     DateWidget,
@@ -111,6 +113,55 @@ def _members_named(keys, queryset):
             office_id__in={symbol for symbol, _ in chunk},
             number__in={number for _, number in chunk},
         ).iterator(chunk_size=KEY_CHUNK)
+
+
+def members_by_key(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Member]:
+    """The stored members with these (symbol, number, branch) keys, in one query: a join
+    with the keys on PostgreSQL (no cross product of offices and numbers)."""
+    if not keys:
+        return {}
+    if connections[router.db_for_read(Member)].vendor != "postgresql":
+        wanted = set(keys)
+        return {
+            (m.office_id, m.number, m.branch): m
+            for m in _members_named(wanted, Member.objects.all())
+            if (m.office_id, m.number, m.branch) in wanted
+        }
+    table = Member._meta.db_table
+    symbols, numbers, branches = (list(column) for column in zip(*keys, strict=True))
+    members = Member.objects.raw(
+        f"SELECT m.* FROM {table} AS m"
+        " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(symbol, number, branch)"
+        " ON m.symbol = k.symbol AND m.number = k.number AND m.branch = k.branch",
+        [symbols, numbers, branches],
+    )
+    return {(m.office_id, m.number, m.branch): m for m in members}
+
+
+def insured_branches(households: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """{(symbol, number): branch of its insured person} for the stored households named."""
+    insured = Member.objects.filter(relationship=Member.Relationship.SELF)
+    if connections[router.db_for_read(Member)].vendor != "postgresql":
+        return {
+            (symbol, number): branch
+            for symbol, number, branch in _members_named(
+                households, insured.values_list("office_id", "number", "branch")
+            )
+            if (symbol, number) in households
+        }
+    found = {}
+    ordered = sorted(households)
+    for start in range(0, len(ordered), KEY_CHUNK * 10):
+        symbols, numbers = zip(*ordered[start : start + KEY_CHUNK * 10], strict=True)
+        with connections[router.db_for_read(Member)].cursor() as cursor:
+            cursor.execute(
+                f"SELECT m.symbol, m.number, m.branch FROM {Member._meta.db_table} AS m"
+                " JOIN unnest(%s::text[], %s::text[]) AS k(symbol, number)"
+                " ON m.symbol = k.symbol AND m.number = k.number WHERE m.relationship = %s",
+                [list(symbols), list(numbers), Member.Relationship.SELF],
+            )
+            found.update(((symbol, number), branch) for symbol, number, branch in cursor)
+    return found
 
 
 def constraint_message(name: str) -> str:
@@ -228,14 +279,7 @@ class MemberResource(StrictModelResource):
             if relationship == Member.Relationship.SELF
         }
         households = set(zip(symbols_column, _column(dataset, "number"), strict=True))
-        insured = Member.objects.filter(relationship=Member.Relationship.SELF)
-        self.insured_branch = {
-            (symbol, number): branch
-            for symbol, number, branch in _members_named(
-                households, insured.values_list("office_id", "number", "branch")
-            )
-            if (symbol, number) in households
-        }
+        self.insured_branch = insured_branches(households)
         self.households_with_insured.update(self.insured_branch)
         self.take_my_numbers(dataset)
 
@@ -243,6 +287,7 @@ class MemberResource(StrictModelResource):
         """Move My Numbers out of the dataset (masked there), check them all at once."""
         first_row_of_hash: dict[str, int] = {}
         raws = _column(dataset, "my_number")
+        keys = vault.EncryptionKeys() if any(raws) else None  # the hash key checked once
         for number, raw in enumerate(raws, start=1):
             if not raw:
                 continue
@@ -251,7 +296,7 @@ class MemberResource(StrictModelResource):
                 self.my_number_problems[number] = error
                 continue
             plain = normalize_my_number(raw)
-            digest = vault.lookup_hash(plain)
+            digest = keys.lookup_hash(plain)
             if digest in first_row_of_hash:
                 self.my_number_problems[number] = MY_NUMBER_TWICE.format(
                     first=self.line_of(first_row_of_hash[digest])
@@ -299,15 +344,36 @@ class MemberResource(StrictModelResource):
             if owner is not None and owner != (member.office_id, member.number, member.branch):
                 yield "my_number", MY_NUMBER_IN_USE
 
+    # Model fields whose every check (choices, digits, null, type) the column's widget has
+    # made already: a date from DateWidget, a flag from FlagWidget, a code from CodeWidget
+    # with the model's own choices, digits from DigitsWidget with the validators' lengths.
+    CHECKED_BY_WIDGET = (
+        "number",
+        "branch",
+        "relationship",
+        "sex",
+        "birth_date",
+        "acquired_on",
+        "lost_on",
+        "notified_on",
+        "oqs_registered_on",
+        "voluntary_until",
+        "residence_expires_on",
+        "has_income_reduction",
+        "is_certificate_requested",
+    )
+
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
         """Field validation by the model; its constraints checked here from what the file
         and the register say, not with a query per constraint per row (the database
-        constraints stay as the last guard)."""
+        constraints stay as the last guard). The office came from the offices loaded for
+        the file, so it is not looked up again."""
         errors = dict(import_validation_errors or {})
+        exclude = [*errors, *self.CHECKED_BY_WIDGET]
+        if instance.office_id and instance.office_id in self.fields["symbol"].widget.known:
+            exclude.append("office")
         try:
-            instance.full_clean(
-                exclude=list(errors), validate_unique=False, validate_constraints=False
-            )
+            instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
         except ValidationError as error:
             errors = error.update_error_dict(errors)
         for column, message in self.constraint_problems(instance):
@@ -335,6 +401,28 @@ class MemberResource(StrictModelResource):
             return False
         owner = self.my_number_owner.get(digest)
         return owner != (member.office_id, member.number, member.branch)
+
+    # --- the set-based path (insurer.imports.StrictModelResource.import_set_based) ---------
+
+    set_based = True
+
+    def load_existing(self, rows: list[dict]) -> dict:
+        return members_by_key([self.row_key(row) for row in rows])
+
+    def unchanged(self, instance: Member, before: tuple) -> bool:
+        return super().unchanged(instance, before) and not self._my_number_changes(instance)
+
+    def write_chunk(self, new: list[Member], changed: list[Member], *, user) -> None:
+        """The chunk's members with their history ('+' and '~'), then their My Numbers."""
+        bulk_insert_with_history(new, Member, reason=self.change_reason, user=user)
+        bulk_save_with_history(changed, Member, reason=self.change_reason, user=user)
+        numbers = {}
+        for member in (*new, *changed):
+            plain = self.my_numbers.get(member._import_row_number)
+            if plain is not None:
+                numbers[member.pk] = plain
+        if numbers:
+            my_numbers_register_bulk(numbers=numbers, user=user, reason=self.change_reason)
 
     def before_import_row(self, row, row_number=None, **kwargs) -> None:
         self._current_row = row_number

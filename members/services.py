@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from simple_history.utils import bulk_update_with_history
 
-from insurer.bulk import bulk_insert_with_history
+from insurer.bulk import bulk_insert, bulk_insert_with_history
 from insurer.history import history_user, save_with_history
 
 from . import vault
@@ -412,5 +412,5 @@ def my_numbers_register_bulk(
     bulk_update_with_history(
         changed, MyNumber, ["ciphertext", "lookup_hash", "last4"], batch_size=1000
     )
-    MyNumberAccessLog.objects.bulk_create(logs, batch_size=1000)
+    bulk_insert(logs, MyNumberAccessLog)
     return len(logs)
