@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from insurer.bulk import bulk_insert, bulk_insert_with_history
@@ -333,7 +334,7 @@ def members_apply_loss_at_75(*, as_of: date) -> int:
             insured_lost_on=Subquery(insured.values("lost_on")[:1]),
         )
     }.values()
-    changed = []
+    changed, now = [], timezone.now()
     for member in candidates:
         loss = loss_at_75(
             birth_date=member.birth_date,
@@ -350,9 +351,12 @@ def members_apply_loss_at_75(*, as_of: date) -> int:
         if member.lost_on is not None:
             reason = LOSS_CORRECTED.format(filed=member.lost_on.isoformat())
         member.lost_on, member.loss_reason = loss.lost_on, loss.reason
+        member.updated_at = now  # a clerk's form opened before this is then refused as stale
         member._change_reason = reason
         changed.append(member)
-    bulk_update_with_history(changed, Member, ["lost_on", "loss_reason"], batch_size=1000)
+    bulk_update_with_history(
+        changed, Member, ["lost_on", "loss_reason", "updated_at"], batch_size=1000
+    )
     return len(changed)
 
 

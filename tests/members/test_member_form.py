@@ -138,3 +138,21 @@ def test_the_error_reporter_filter_hides_numbers_in_any_variable():
     request = RequestFactory().post("/", {"my_number": PLAIN, "note": f"番号{PLAIN}です"})
     params = MyNumberSafeExceptionReporterFilter().get_post_parameters(request)
     assert PLAIN not in str(dict(params.lists()))
+
+
+@pytest.mark.django_db
+def test_a_form_opened_before_the_nightly_loss_at_75_is_stale(clerk_client, office):
+    """The nightly job records a loss at 75 while a clerk has the member's page open: the
+    clerk's save must not quietly undo it (the job's write counts as a save)."""
+    from datetime import date
+
+    from members.services import members_apply_loss_at_75
+
+    member = MemberFactory(office=office, number="15", birth_date=date(1951, 7, 8))
+    url = reverse("admin:members_member_change", args=[member.pk])
+    clerks_form = change_form(member, address="東京都港区")  # the page is open
+    assert members_apply_loss_at_75(as_of=date(2026, 7, 8)) == 1
+    response = clerk_client.post(url, clerks_form)
+    assert "画面を開いた後に別の人が保存しています" in response.content.decode()
+    member.refresh_from_db()
+    assert (member.lost_on, member.loss_reason) == (date(2026, 7, 8), "late_elderly")
