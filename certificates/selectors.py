@@ -17,7 +17,7 @@ from members.rules import (
 from members.selectors import card_status_facts
 
 from .models import Application, Certificate, Envelope, LostCardCase
-from .rules import PrintedData, ValidityPolicy, copay_effective_on
+from .rules import ValidityPolicy, copay_effective_on
 
 
 def validity_policy() -> ValidityPolicy:
@@ -160,39 +160,6 @@ def printed_fields(
         else None,
         "office_name": member.office.name,
     }
-
-
-def printed_data_of_certificate(certificate: Certificate) -> PrintedData:
-    return PrintedData(
-        certificate.family_name,
-        certificate.given_name,
-        certificate.family_name_kana,
-        certificate.given_name_kana,
-        certificate.symbol,
-        certificate.number,
-        certificate.branch,
-        certificate.sex,
-        certificate.birth_date,
-        certificate.copay,
-        certificate.insured_name,
-    )
-
-
-def printed_data_now(member: Member, insured: Member | None, as_of: date) -> PrintedData:
-    """RI-1: what a certificate would print on `as_of`."""
-    return PrintedData(
-        member.printed_family_name,
-        member.printed_given_name,
-        member.family_name_kana,
-        member.given_name_kana,
-        member.office_id,
-        member.number,
-        member.branch,
-        member.sex,
-        member.birth_date,
-        printed_copay(member, insured, as_of),
-        printed_insured_name(member, insured),
-    )
 
 
 def printed_insured_name(member: Member, insured: Member | None) -> str:

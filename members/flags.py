@@ -1,10 +1,11 @@
 """The worklist, kept by the nightly job in bulk (domain.md §9).
 
 Each flag kind is a queryset of (member, kind, reason) that holds on the date — the rules
-of members/rules.py written as SQL conditions. `flags_recompute` puts their union in a
-temporary table, adds the certificate flags (certificates/flags.py), and in set-based
-statements closes the open flags that no longer hold and opens the ones that are new.
-Nothing loops over the register in Python.
+of members/rules.py written as SQL conditions. `flags_recompute` puts their union with the
+certificate kinds (certificates/flags.py) in a temporary table in one INSERT … SELECT, and
+in set-based statements closes the open flags that no longer hold and opens the ones that
+are new. Nothing loops over the register in Python. (The nightly run turns PostgreSQL's
+JIT off for its transaction: insurer/services.nightly_work.)
 """
 
 from collections import Counter
@@ -172,11 +173,6 @@ def flags_recompute(*, as_of: date, run: JobRun) -> dict[str, dict[str, int]]:
     )
     flag_table = connection.ops.quote_name(Flag._meta.db_table)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The flag queries look expensive to the planner (CASE with sub-plans), so it
-            # JIT-compiles them: half a second of compiling for a scan that takes less.
-            # Off for the rest of this transaction only.
-            cursor.execute("SET LOCAL jit = off")
         for table in (ROWS_TABLE, DESIRED_TABLE):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(

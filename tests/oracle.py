@@ -22,7 +22,7 @@ from certificates.rules import (
     reissue_valid_until,
     renewal_starts_on,
 )
-from certificates.selectors import printed_data_of_certificate, validity_policy
+from certificates.selectors import validity_policy
 from insurer.selectors import insurer_settings_get
 from members.models import Member, MynaStatus
 from members.rules import (
@@ -141,6 +141,23 @@ def copay_printed(member: Member, head: Member | None, on: date) -> int | None:
     )
 
 
+def printed_on_certificate(certificate: Certificate) -> PrintedData:
+    """RI-1: what a certificate prints, frozen at issue."""
+    return PrintedData(
+        certificate.family_name,
+        certificate.given_name,
+        certificate.family_name_kana,
+        certificate.given_name_kana,
+        certificate.symbol,
+        certificate.number,
+        certificate.branch,
+        certificate.sex,
+        certificate.birth_date,
+        certificate.copay,
+        certificate.insured_name,
+    )
+
+
 def printed_now(member: Member, head: Member | None, on: date) -> PrintedData:
     """RI-1: what a certificate would print on `on` (被保険者氏名 for a dependant)."""
     return PrintedData(
@@ -229,7 +246,7 @@ def expected_flags(snap: Snapshot, as_of: date) -> dict[Key, set[tuple[str, str]
             ):
                 flags.add(("renewal_due", ""))
             if c.valid_from <= as_of <= c.valid_until and is_reissue_needed(
-                printed=printed_data_of_certificate(c),
+                printed=printed_on_certificate(c),
                 current=printed_now(member, head, as_of),
                 is_active=active,
             ):
