@@ -28,6 +28,9 @@ class StepTimer:
         return result
 
 
+NIGHTLY_WORK_MEM = "64MB"
+
+
 def nightly_work(run: JobRun) -> dict:
     """For the run's date D, in order: loss at 75, lost-card cases the national data
     closes, the worklist, certificate expiry, overdue follow-ups and unreviewed incidents,
@@ -39,6 +42,9 @@ def nightly_work(run: JobRun) -> dict:
         # transaction only.
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")
+            # Its joins and groupings hash the whole register: in memory, not in batches
+            # spilled to disk (one process, once a night).
+            cursor.execute(f"SET LOCAL work_mem = '{NIGHTLY_WORK_MEM}'")
     lost = timed("loss_at_75", members_apply_loss_at_75, as_of=as_of)
     cases = timed("lost_card_cases_closed", lost_card_cases_close_when_usable, as_of=as_of)
     flags = timed("flags", flags_recompute, as_of=as_of, run=run)

@@ -2,10 +2,11 @@
 
 Each flag kind is a queryset of (member, kind, reason) that holds on the date — the rules
 of members/rules.py written as SQL conditions. `flags_recompute` puts their union with the
-certificate kinds (certificates/flags.py) in a temporary table in one INSERT … SELECT, and
-in set-based statements closes the open flags that no longer hold and opens the ones that
-are new. Nothing loops over the register in Python. (The nightly run turns PostgreSQL's
-JIT off for its transaction: insurer/services.nightly_work.)
+certificate kinds (certificates/flags.py) in a temporary table in one INSERT … SELECT,
+computes its difference with the open flags both ways (two hashed anti-joins), then closes
+and opens only what changed. Nothing loops over the register in Python. (The nightly run
+turns PostgreSQL's JIT off and gives it the memory to hash the register in one go:
+insurer/services.nightly_work.)
 """
 
 from collections import Counter
@@ -30,8 +31,8 @@ from .models import Flag, Member
 from .rules import add_months, born_after_for_under, first_of_month, month_end
 from .selectors import members_active_on
 
-ROWS_TABLE = "nightly_flag_rows"  # every (member, kind, reason) that holds, as computed
-DESIRED_TABLE = "nightly_desired_flags"  # one row per (member, kind): its primary key
+DESIRED_TABLE = "nightly_desired_flags"  # one row per (member, kind) that holds, with its reason
+CHANGES_TABLE = "nightly_flag_changes"  # flags to open (open_id NULL) and to close
 
 
 def ecert_past_grace_before(as_of: date) -> date:
@@ -172,48 +173,57 @@ def flags_recompute(*, as_of: date, run: JobRun) -> dict[str, dict[str, int]]:
         ]
     )
     flag_table = connection.ops.quote_name(Flag._meta.db_table)
+    open_flags = f"SELECT id, member_id, kind, reason FROM {flag_table} WHERE closed_on IS NULL"
     with connection.cursor() as cursor:
-        for table in (ROWS_TABLE, DESIRED_TABLE):
+        for table in (DESIRED_TABLE, CHANGES_TABLE):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {ROWS_TABLE} (member_id bigint, kind varchar(24), reason varchar(24))"
-        )
-        cursor.execute(f"INSERT INTO {ROWS_TABLE} (member_id, kind, reason) {select_sql}", params)
-        # One open flag per (member, kind) holds by construction: the desired set has that
-        # as its primary key, whatever the queries above returned (a member with two
+        # One open flag per (member, kind) holds by construction: the desired set is grouped
+        # by (member, kind), whatever the queries above returned (a member with two
         # certificates to return is one flag; certificate_needed has one reason by §5).
         cursor.execute(
-            f"""CREATE TEMPORARY TABLE {DESIRED_TABLE} (member_id bigint, kind varchar(24),
-            reason varchar(24), PRIMARY KEY (member_id, kind))"""
+            f"CREATE TEMPORARY TABLE {DESIRED_TABLE} "
+            "(member_id bigint, kind varchar(24), reason varchar(24))"
         )
         cursor.execute(
-            f"""INSERT INTO {DESIRED_TABLE} (member_id, kind, reason)
-            SELECT member_id, kind, MIN(reason) FROM {ROWS_TABLE} GROUP BY member_id, kind"""
+            f"""WITH computed (member_id, kind, reason) AS ({select_sql})
+            INSERT INTO {DESIRED_TABLE} (member_id, kind, reason)
+            SELECT member_id, kind, MIN(reason) FROM computed GROUP BY member_id, kind""",
+            params,
         )
-        cursor.execute(f"DROP TABLE {ROWS_TABLE}")
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {DESIRED_TABLE}")
+        # The difference with the open flags, both ways, before anything is written: each
+        # statement reads one table and writes another (never the one it reads), so the
+        # planner hashes both sides, whatever it believes about the flags table's size.
+        # A night that changes nothing writes nothing.
         cursor.execute(
-            f"""UPDATE {flag_table} SET closed_on = %s, closed_by_id = %s
-            WHERE closed_on IS NULL AND NOT EXISTS (
-                SELECT 1 FROM {DESIRED_TABLE} d WHERE d.member_id = {flag_table}.member_id
-                AND d.kind = {flag_table}.kind AND d.reason = {flag_table}.reason)""",
-            [as_of, run.pk],
+            f"CREATE TEMPORARY TABLE {CHANGES_TABLE} "
+            "(member_id bigint, kind varchar(24), reason varchar(24), open_id bigint)"
         )
-        # What is open already is not new. (Deleting it here, rather than testing for it
-        # in the INSERT, keeps that statement from reading the table it is writing to.)
         cursor.execute(
-            f"""DELETE FROM {DESIRED_TABLE} WHERE EXISTS (
-                SELECT 1 FROM {flag_table} f WHERE f.closed_on IS NULL
-                AND f.member_id = {DESIRED_TABLE}.member_id AND f.kind = {DESIRED_TABLE}.kind
-                AND f.reason = {DESIRED_TABLE}.reason)"""
+            f"""INSERT INTO {CHANGES_TABLE} (member_id, kind, reason, open_id)
+            SELECT d.member_id, d.kind, d.reason, NULL FROM {DESIRED_TABLE} d
+            WHERE NOT EXISTS (SELECT 1 FROM ({open_flags}) f WHERE f.member_id = d.member_id
+                AND f.kind = d.kind AND f.reason = d.reason)"""
+        )
+        cursor.execute(
+            f"""INSERT INTO {CHANGES_TABLE} (member_id, kind, reason, open_id)
+            SELECT f.member_id, f.kind, f.reason, f.id FROM ({open_flags}) f
+            WHERE NOT EXISTS (SELECT 1 FROM {DESIRED_TABLE} d WHERE d.member_id = f.member_id
+                AND d.kind = f.kind AND d.reason = f.reason)"""
+        )
+        cursor.execute(
+            f"""UPDATE {flag_table} SET closed_on = %s, closed_by_id = %s WHERE id IN (
+                SELECT open_id FROM {CHANGES_TABLE} WHERE open_id IS NOT NULL)""",
+            [as_of, run.pk],
         )
         cursor.execute(
             f"""INSERT INTO {flag_table} (member_id, kind, reason, opened_on, opened_by_id)
-            SELECT member_id, kind, reason, %s, %s FROM {DESIRED_TABLE}""",
+            SELECT member_id, kind, reason, %s, %s FROM {CHANGES_TABLE} WHERE open_id IS NULL""",
             [as_of, run.pk],
         )
-        cursor.execute(f"DROP TABLE {DESIRED_TABLE}")
+        for table in (DESIRED_TABLE, CHANGES_TABLE):
+            cursor.execute(f"DROP TABLE {table}")
     return {
         "opened": _count(Flag.objects.filter(opened_by=run)),
         "closed": _count(Flag.objects.filter(closed_by=run)),
