@@ -5,11 +5,12 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from insurer.bulk import bulk_insert, bulk_insert_with_history
+from insurer.bulk import bulk_insert, bulk_insert_with_history, bulk_save_with_history
 from insurer.history import history_user, save_with_history
 
 from . import vault
@@ -322,19 +323,21 @@ def members_apply_loss_at_75(*, as_of: date) -> int:
     reached_75 = Member.objects.filter(birth_date__lte=cutoff).filter(
         Q(lost_on__isnull=True) | Q(lost_on__gt=Anniversary("birth_date", 75))
     )
+    # One EXISTS (no OR around it), so that PostgreSQL hashes the few households and
+    # scans the register once, rather than probing the index once per dependant.
     of_insured_75 = Member.objects.exclude(relationship=Member.Relationship.SELF).filter(
-        (Q(lost_on__isnull=True) & Exists(household_at_75))
-        | Exists(household_at_75.filter(day__lt=OuterRef("lost_on")))
+        Exists(household_at_75.filter(day__lt=Coalesce(OuterRef("lost_on"), Value(date.max))))
     )
     candidates = {
         member.pk: member
         for queryset in (reached_75, of_insured_75)
-        for member in queryset.annotate(
+        for member in queryset.order_by().annotate(
             insured_birth_date=Subquery(insured.values("birth_date")[:1]),
             insured_lost_on=Subquery(insured.values("lost_on")[:1]),
         )
     }.values()
-    changed, now = [], timezone.now()
+    changed: dict[str, list[Member]] = {}
+    now = timezone.now()
     for member in candidates:
         loss = loss_at_75(
             birth_date=member.birth_date,
@@ -352,12 +355,10 @@ def members_apply_loss_at_75(*, as_of: date) -> int:
             reason = LOSS_CORRECTED.format(filed=member.lost_on.isoformat())
         member.lost_on, member.loss_reason = loss.lost_on, loss.reason
         member.updated_at = now  # a clerk's form opened before this is then refused as stale
-        member._change_reason = reason
-        changed.append(member)
-    bulk_update_with_history(
-        changed, Member, ["lost_on", "loss_reason", "updated_at"], batch_size=1000
-    )
-    return len(changed)
+        changed.setdefault(reason, []).append(member)
+    for reason, members in changed.items():  # a few reasons, each one UPDATE … FROM
+        bulk_save_with_history(members, Member, reason=reason)
+    return sum(len(members) for members in changed.values())
 
 
 RETENTION_REASON = "保存期間の満了により削除"
