@@ -77,6 +77,9 @@ PART_DIED = "作成中に処理が終了しました（強制終了・メモリ�
 PART_MAX_ATTEMPTS = 3
 # The part's certificates rendered between two progress writes.
 PROGRESS_EVERY = 500
+# For the tests that make a part fail on real workers: "<part sequence>:<attempts>" — that
+# part raises on its first <attempts> attempts. Never set outside those tests.
+TEST_FAIL_ENV = "INSURER_TEST_RENDER_FAIL"
 
 Dispatch = Callable[[list[int]], None]
 
@@ -395,6 +398,10 @@ def _is_certificate(item) -> bool:
 
 def _part_render_files(part: BatchPart) -> None:
     """The part's six files, from its own envelopes only; progress written as it goes."""
+    if os.environ.get(TEST_FAIL_ENV):
+        sequence, attempts = (int(n) for n in os.environ[TEST_FAIL_ENV].split(":"))
+        if part.sequence == sequence and part.attempts <= attempts:
+            raise OSError(f"テストの失敗（{part.attempts}回目）")
     batch = part.batch
     envelopes = batch_envelopes_for_print(batch, first=part.first_envelope, last=part.last_envelope)
     certificates = [item for e in envelopes for _, item in e.documents if _is_certificate(item)]
