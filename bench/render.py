@@ -12,7 +12,10 @@ it starts a real `celery worker --pool prefork --concurrency W` on a queue of it
 waits until the worker answers, enqueues `certificates.render_batch` and waits for the
 batch to be `rendered`: the seconds are from the enqueue to `rendered` (worker start-up
 not counted). Peak RSS is each pool process's VmHWM (the whole process, Django
-included), read before the worker is stopped; the largest is printed.
+included), read before the worker is stopped; the largest is printed. CPU seconds are
+each pool process's user + system time during the render: on a machine shared with other
+work the wall time says little about parallelism, while the largest CPU time per process
+is about what the wall time would be on idle cores.
 
 The floor, measured in the same run, is bench/pdf.py's: reportlab drawing N card frames
 with one line of text each in the same embedded font, in one process. The last line holds
@@ -47,6 +50,7 @@ OFFICE_SIZES = (8, 30, 120, 500, 2500, 7000)  # certificates per office, in turn
 class RenderRun:
     seconds: float
     peak_rss_mb: list[float]  # per pool process
+    cpu_seconds: list[float]  # per pool process: on idle cores the wall time is ≈ their max
     parts: int
     processes: int  # distinct pool processes that rendered a part
 
@@ -61,6 +65,12 @@ def _peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_ready(app, node: str, process: subprocess.Popen, seconds: float = 120) -> None:
@@ -98,6 +108,7 @@ def render_with_workers(
     )
     try:
         _wait_ready(app, node, process)
+        before = {pid: _cpu_seconds(pid) for pid in _pool_children(process.pid)}
         started = time.perf_counter()
         render_batch.apply_async(args=[batch_id], queue=queue)
         deadline = time.monotonic() + timeout
@@ -113,7 +124,9 @@ def render_with_workers(
         seconds = time.perf_counter() - started
         if status != IssueBatch.Status.RENDERED:
             raise RuntimeError(f"the batch failed: {error}")
-        rss = [_peak_rss_mb(pid) for pid in _pool_children(process.pid)]
+        children = _pool_children(process.pid)
+        rss = [_peak_rss_mb(pid) for pid in children]
+        cpu = [_cpu_seconds(pid) - before.get(pid, 0.0) for pid in children]
     finally:
         process.terminate()
         try:
@@ -125,6 +138,7 @@ def render_with_workers(
     return RenderRun(
         seconds=seconds,
         peak_rss_mb=rss,
+        cpu_seconds=cpu,
         parts=parts.count(),
         processes=len(set(parts.values_list("rendered_by", flat=True))),
     )
@@ -274,11 +288,13 @@ def main() -> None:
                 f"certificates_per_second={args.certificates / run.seconds:.0f} "
                 f"parts={run.parts} processes_used={run.processes} "
                 f"peak_rss_mb={max(run.peak_rss_mb, default=0):.0f} "
-                f"(per process: {', '.join(f'{mb:.0f}' for mb in run.peak_rss_mb)})"
+                f"(per process: {', '.join(f'{mb:.0f}' for mb in run.peak_rss_mb)}) "
+                f"cpu_seconds={'+'.join(f'{s:.1f}' for s in run.cpu_seconds)}"
             )
         figures = " ".join(
             f"workers{w}_seconds={r.seconds:.1f} workers{w}_cps={args.certificates / r.seconds:.0f} "
             f"workers{w}_peak_rss_mb={max(r.peak_rss_mb, default=0):.0f} "
+            f"workers{w}_cpu_max={max(r.cpu_seconds, default=0):.1f} "
             f"ratio{w}={r.seconds / floor:.2f}"
             for w, r in runs.items()
         )

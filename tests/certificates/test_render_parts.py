@@ -5,9 +5,12 @@ it keeps failing, the batch failed and 「PDFを作り直す」 re-rendering onl
 batch page listing the parts with their progress, and their downloads checked and logged.
 The same tasks on real worker processes: tests/insurer/test_celery_render.py."""
 
+import contextlib
+import threading
 from collections import Counter
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from certificates import rendering
@@ -19,6 +22,7 @@ from certificates.rendering import (
     batch_part_render,
     batch_progress,
     batch_render,
+    batch_render_is_stalled,
 )
 from certificates.services import batch_release
 from certificates.tasks import render_batch
@@ -39,6 +43,30 @@ def register(db, settings, tmp_path):
 @pytest.fixture
 def batch(register, monkeypatch) -> IssueBatch:
     return issue_batch(monkeypatch)
+
+
+@contextlib.contextmanager
+def held_elsewhere(kind: str, number: int):
+    """A live worker (another database connection) holds the lock."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with advisory_lock(kind, number) as held:
+                assert held
+                taken.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert taken.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(10)
 
 
 def fail(monkeypatch, sequence: int, times: int) -> list[int]:
@@ -129,11 +157,31 @@ def test_a_second_delivery_of_a_part_does_nothing(batch):
     batch_render(batch_id=batch.pk)
     part = BatchPart.objects.get(batch=batch, sequence=1)
     assert batch_part_render(part_id=part.pk).rendered_at == part.rendered_at  # done: nothing
+
     BatchPart.objects.filter(pk=part.pk).update(status="rendering")
-    with advisory_lock(PART_LOCK, part.pk):  # rendering in this very session (re-entrant on
-        pass  # PostgreSQL): the status alone keeps a done part from being rendered twice
-    IssueBatch.objects.filter(pk=batch.pk).update(status="released")
-    assert batch_part_render(part_id=part.pk).attempts == 1  # a released batch: left alone
+    IssueBatch.objects.filter(pk=batch.pk).update(status="rendering")
+    with held_elsewhere(PART_LOCK, part.pk):  # another worker renders it right now
+        again = batch_part_render(part_id=part.pk)
+    assert (again.status, again.attempts, again.rendered_at) == (
+        "rendering",
+        1,
+        part.rendered_at,
+    )
+
+
+def test_a_part_left_rendering_by_a_dead_worker_makes_the_batch_stalled(batch):
+    handed_out = []
+    batch_render(batch_id=batch.pk, dispatch=handed_out.extend)
+    batch.refresh_from_db()
+    assert len(handed_out) == 4 and not batch_render_is_stalled(batch)  # waiting in the queue
+    BatchPart.objects.filter(pk=handed_out[0]).update(status="rendering", attempts=1)
+    with held_elsewhere(PART_LOCK, handed_out[0]):
+        assert not batch_render_is_stalled(batch)  # its worker is alive
+    assert batch_render_is_stalled(batch)  # its worker died
+
+    batch = batch_render(batch_id=batch.pk)  # 「PDFを作り直す」 or the next delivery
+    assert batch.status == "rendered"
+    assert batch.parts.get(pk=handed_out[0]).attempts == 2  # the death counted
 
 
 def test_the_batch_page_shows_the_parts_and_their_progress(batch, supervisor_client):
