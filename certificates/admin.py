@@ -405,6 +405,8 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
         )
 
     def _part_links(self, batch: IssueBatch, part: BatchPart) -> str:
+        if batch.pdf and batch.pdf.name == part.pdf.name:
+            return "上の「ファイル」と同じ（1部だけのバッチ）"
         return (
             format_html_join(
                 " ",
