@@ -377,10 +377,12 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
             return "—"
         rows = format_html_join(
             "",
-            "<tr><td>第{}部</td><td>{}</td><td>{}〜{}</td><td>{}</td><td>{}</td>"
-            '<td class="part-status">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            '<tr id="part-{}"><td>第{}部</td><td>{}</td><td>{}〜{}</td><td class="part-count">{}</td>'
+            '<td>{}</td><td class="part-status">{}</td><td class="part-attempts">{}</td>'
+            "<td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
+                    part.sequence,
                     part.sequence,
                     part.office_range or "—",
                     part.first_envelope,

@@ -550,10 +550,22 @@ def batch_progress(batch: IssueBatch) -> dict:
         if counts["parts_failed"]:
             text += f"、失敗した部分 {counts['parts_failed']}"
         text += "。"
+    labels = dict(BatchPart.Status.choices)
     return {
         "status": batch.status,
         "status_label": batch.get_status_display(),
         "progress": batch.progress,
         "text": text,
         **counts,
+        "part_rows": [
+            {
+                "sequence": sequence,
+                "status_label": labels[status],
+                "count": f"{done:,}/{total:,}",
+                "attempts": attempts,
+            }
+            for sequence, status, done, total, attempts in batch.parts.order_by(
+                "sequence"
+            ).values_list("sequence", "status", "rendered_count", "certificate_count", "attempts")
+        ],
     }

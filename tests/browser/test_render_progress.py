@@ -38,6 +38,9 @@ def test_the_batch_page_shows_the_parts_move_without_a_reload(
 
     batch_part_render(part_id=handed_out[0])  # a worker finished the first part
     expect(text).to_contain_text("完了した部分 1/4、作成済の資格確認書 4/15枚")
+    expect(page.locator("#part-1 .part-status")).to_have_text("作成済")
+    expect(page.locator("#part-1 .part-count")).to_have_text("4/4")
+    expect(page.locator("#part-2 .part-status")).to_have_text("待機中")
     batch_part_render(part_id=handed_out[1])
     expect(text).to_contain_text("完了した部分 2/4、作成済の資格確認書 8/15枚")
     assert page.evaluate("window.sameDocument") is True  # moved without a reload
