@@ -760,10 +760,10 @@ class CertificatePrintLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(DownloadLog)
 class DownloadLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("at", "kind", "batch", "file_name", "user_name", "ip_address")
+    list_display = ("at", "kind", "batch", "part", "file_name", "user_name", "ip_address")
     user_name = person_column("user", "取得者")
     list_filter = ("kind",)
-    list_select_related = ("batch", "user")
+    list_select_related = ("batch", "part", "user")
     date_hierarchy = "at"
     show_facets = ShowFacets.NEVER
 
