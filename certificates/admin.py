@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -32,7 +32,9 @@ from members.rules import add_months, first_of_month, looks_like_kana, normalize
 from members.selectors import member_search
 
 from .models import (
+    PART_FILE_FIELDS,
     Application,
+    BatchPart,
     Certificate,
     CertificatePrintLog,
     DownloadLog,
@@ -42,6 +44,7 @@ from .models import (
     Notice,
 )
 from .pdf import document_label
+from .rendering import batch_progress, batch_render_is_stalled
 from .resources import CertificateResource
 from .selectors import envelopes_undelivered, unreturned_certificates
 from .services import (
@@ -50,7 +53,6 @@ from .services import (
     application_receive,
     batch_file_download,
     batch_release,
-    batch_render_is_stalled,
     care_needs_end,
     certificate_issue_for_need,
     certificate_print_single,
@@ -326,6 +328,7 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
         "certificate_count",
         "notice_count",
         "files",
+        "parts_table",
         "error",
         "created_at",
         "rendered_at",
@@ -367,6 +370,64 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
         )
         return format_html('<ul>{}</ul><p><a href="{}">封筒の一覧</a></p>', links, envelopes)
 
+    @admin.display(description="部分（事業所ごと・取得は記録されます）")
+    def parts_table(self, batch: IssueBatch) -> str:
+        parts = list(batch.parts.order_by("sequence"))
+        if not parts:
+            return "—"
+        rows = format_html_join(
+            "",
+            '<tr id="part-{}"><td>第{}部</td><td>{}</td><td>{}〜{}</td><td class="part-count">{}</td>'
+            '<td>{}</td><td class="part-status">{}</td><td class="part-attempts">{}</td>'
+            "<td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    part.sequence,
+                    part.sequence,
+                    part.office_range or "—",
+                    part.first_envelope,
+                    part.last_envelope,
+                    f"{part.rendered_count:,}/{part.certificate_count:,}",
+                    f"{part.notice_count:,}",
+                    part.get_status_display(),
+                    part.attempts,
+                    part.rendered_by or "—",
+                    self._part_links(batch, part),
+                    part.error or "",
+                )
+                for part in parts
+            ),
+        )
+        return format_html(
+            '<table id="batch-parts"><thead><tr><th>部分</th><th>記号</th><th>封筒番号</th>'
+            "<th>資格確認書（作成済/枚数）</th><th>お知らせ</th><th>状態</th><th>試行回数</th>"
+            "<th>作成した処理</th><th>ファイル</th><th>エラー</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
+    def _part_links(self, batch: IssueBatch, part: BatchPart) -> str:
+        if batch.pdf and batch.pdf.name == part.pdf.name:
+            return "上の「ファイル」と同じ（1部だけのバッチ）"
+        return (
+            format_html_join(
+                " ",
+                '<a href="{}">{}</a>',
+                (
+                    (
+                        reverse(
+                            "admin:certificates_issuebatch_part_download",
+                            args=[batch.pk, part.sequence, kind],
+                        ),
+                        DownloadLog.Kind(kind).label,
+                    )
+                    for kind in PART_FILE_FIELDS
+                    if getattr(part, kind)
+                ),
+            )
+            or "—"
+        )
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -390,7 +451,11 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
     def render_again(self, request, queryset):
         for batch in queryset.exclude(status=IssueBatch.Status.RELEASED):
             render_batch.delay(batch.pk)
-        self.message_user(request, "PDFの作成を始めました。進み具合は一覧で確認できます。")
+        self.message_user(
+            request,
+            "PDFの作成を始めました（失敗したバッチは、失敗した部分だけ作り直します）。"
+            "進み具合はバッチの画面で確認できます。",
+        )
 
     def get_urls(self):
         return [
@@ -398,6 +463,16 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
                 "<int:object_id>/download/<str:kind>/",
                 self.admin_site.admin_view(self.download_view),
                 name="certificates_issuebatch_download",
+            ),
+            path(
+                "<int:object_id>/part/<int:sequence>/download/<str:kind>/",
+                self.admin_site.admin_view(self.part_download_view),
+                name="certificates_issuebatch_part_download",
+            ),
+            path(
+                "<int:object_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="certificates_issuebatch_progress",
             ),
             path(
                 "<int:object_id>/release/",
@@ -409,7 +484,16 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
 
     def download_view(self, request, object_id: int, kind: str):
         """A batch file, only through here: role checked and logged (never /media/)."""
-        batch = get_object_or_404(IssueBatch, pk=object_id)
+        return self._download(request, get_object_or_404(IssueBatch, pk=object_id), kind)
+
+    def part_download_view(self, request, object_id: int, sequence: int, kind: str):
+        """A file of one part of the batch: the same check, the same log (with the part)."""
+        part = get_object_or_404(
+            BatchPart.objects.select_related("batch"), batch_id=object_id, sequence=sequence
+        )
+        return self._download(request, part.batch, kind, part=part)
+
+    def _download(self, request, batch: IssueBatch, kind: str, part: BatchPart | None = None):
         if kind not in BATCH_FILES:
             raise Http404("そのようなファイルはありません。")
         try:
@@ -418,12 +502,22 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
                 kind=kind,
                 user=request.user,
                 ip_address=request.META.get("REMOTE_ADDR"),
+                part=part,
             )
         except ValidationError as error:
             raise Http404(error_text(error)) from None
         return private_file_response(
             name, filename=name.rsplit("/", 1)[-1], content_type=BATCH_FILES[kind]
         )
+
+    def progress_view(self, request, object_id: int):
+        """The batch page polls this while it renders (no reload needed to see it move)."""
+        batch = get_object_or_404(IssueBatch, pk=object_id)
+        if not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        response = JsonResponse(batch_progress(batch))
+        response["Cache-Control"] = "no-store"
+        return response
 
     def release_view(self, request, object_id: int):
         """The 印刷を許可する button on a batch's page."""
@@ -442,6 +536,7 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
         extra_context = {
             "can_release": self.has_release_permission(request),
             "render_stalled": batch is not None and batch_render_is_stalled(batch),
+            "render_progress": batch_progress(batch) if batch is not None else None,
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra_context)
@@ -665,10 +760,10 @@ class CertificatePrintLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(DownloadLog)
 class DownloadLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("at", "kind", "batch", "file_name", "user_name", "ip_address")
+    list_display = ("at", "kind", "batch", "part", "file_name", "user_name", "ip_address")
     user_name = person_column("user", "取得者")
     list_filter = ("kind",)
-    list_select_related = ("batch", "user")
+    list_select_related = ("batch", "part", "user")
     date_hierarchy = "at"
     show_facets = ShowFacets.NEVER
 

@@ -99,6 +99,77 @@ class IssueBatch(models.Model):
         return f"{self.issued_on} {self.get_kind_display()} #{self.pk}"
 
 
+PART_FILE_FIELDS = ("pdf", "notices_pdf", "cover_pdf", "check_pdf", "mailing_csv", "envelope_csv")
+
+
+class BatchPart(models.Model):
+    """One part of a batch's rendering: a run of its envelopes (whole offices where they
+    fit, a big office in chunks; a household never split), rendered by one Celery task on
+    whichever worker takes it. Machine state, not history: the batch's history says what
+    happened; this row says where each part stands and which process rendered it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "待機中"
+        RENDERING = "rendering", "作成中"
+        RETRYING = "retrying", "再試行待ち"
+        RENDERED = "rendered", "作成済"
+        FAILED = "failed", "失敗"
+
+    batch = models.ForeignKey(
+        IssueBatch, on_delete=models.PROTECT, related_name="parts", verbose_name="発行バッチ"
+    )
+    sequence = models.PositiveIntegerField("部")
+    first_envelope = models.PositiveIntegerField("最初の封筒番号")
+    last_envelope = models.PositiveIntegerField("最後の封筒番号")
+    first_symbol = models.CharField("最初の記号", max_length=8, blank=True)
+    last_symbol = models.CharField("最後の記号", max_length=8, blank=True)
+    envelope_count = models.PositiveIntegerField("封筒の数", default=0)
+    certificate_count = models.PositiveIntegerField("資格確認書の枚数", default=0)
+    notice_count = models.PositiveIntegerField("お知らせの枚数", default=0)
+    rendered_count = models.PositiveIntegerField("作成済の資格確認書", default=0)
+    status = models.CharField("状態", max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField("試行回数", default=0)
+    error = models.TextField("エラー", blank=True)
+    rendered_by = models.CharField("作成した処理（ホスト:PID）", max_length=100, blank=True)
+    started_at = models.DateTimeField("開始日時", null=True, blank=True)
+    rendered_at = models.DateTimeField("作成日時", null=True, blank=True)
+    pdf = models.FileField(
+        "資格確認書PDF", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    notices_pdf = models.FileField(
+        "お知らせPDF", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    cover_pdf = models.FileField(
+        "送付書PDF", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    check_pdf = models.FileField(
+        "封入チェックシートPDF", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    mailing_csv = models.FileField(
+        "送付リストCSV", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    envelope_csv = models.FileField(
+        "封筒リストCSV", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+
+    class Meta:
+        verbose_name = "発行バッチの部分"
+        verbose_name_plural = "発行バッチの部分"
+        ordering = ["batch_id", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "sequence"], name="batch_part_sequence"),
+        ]
+
+    def __str__(self) -> str:
+        return f"バッチ{self.batch_id} 第{self.sequence}部"
+
+    @property
+    def office_range(self) -> str:
+        if self.first_symbol == self.last_symbol:
+            return self.first_symbol
+        return f"{self.first_symbol}〜{self.last_symbol}"
+
+
 class Certificate(models.Model):
     """A 資格確認書. What it prints is frozen at issue (§6): later changes to the member
     lead to a reissue (RI-1), never to a silently different certificate."""
@@ -423,6 +494,14 @@ class DownloadLog(models.Model):
         on_delete=models.PROTECT,
         related_name="download_logs",
         verbose_name="発行バッチ",
+    )
+    part = models.ForeignKey(
+        BatchPart,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="download_logs",
+        verbose_name="部分",
     )
     file_name = models.CharField("ファイル名", max_length=200)
     ip_address = models.GenericIPAddressField("IPアドレス", null=True, blank=True)

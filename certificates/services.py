@@ -1,24 +1,18 @@
 """Every write for 資格確認書, applications, lost-card cases and notices."""
 
-import csv
-import io
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from insurer.history import save_with_history
-from insurer.imports import escape_formula
-from insurer.jobs import MAX_TAKEOVERS, advisory_lock
-from insurer.masking import mask_digit_runs
-from insurer.models import InsurerSettings, Office
+from insurer.models import InsurerSettings
 from insurer.selectors import insurer_settings_get
 from members.models import Member
 from members.selectors import member_insured_of, members_active_on
@@ -26,6 +20,7 @@ from members.services import myna_status_request_deregistration
 
 from .models import (
     Application,
+    BatchPart,
     Certificate,
     CertificatePrintLog,
     DownloadLog,
@@ -35,17 +30,11 @@ from .models import (
     Notice,
 )
 from .pdf import (
-    CARD,
-    ENVELOPE_HEADER,
-    MAILING_HEADER,
-    document_label,
-    envelope_rows,
-    mailing_rows,
     render_certificates,
-    render_check_sheet,
-    render_cover_sheets,
-    render_notices,
 )
+
+# The render entry point issuing calls on commit; batch_render kept importable from here.
+from .rendering import _enqueue_render, batch_render  # noqa: F401
 from .rules import (
     certificate_caps,
     certificate_valid_until,
@@ -370,199 +359,11 @@ def lost_card_case_close(
     return case
 
 
-def _enqueue_render(batch_id: int) -> None:
-    from .tasks import render_batch
-
-    render_batch.delay(batch_id)
-
-
 # --- Batches, printing ---------------------------------------------------------------
 
 NOT_RELEASABLE = "PDFを作成済みのバッチだけ印刷を許可できます。"
 NOT_RELEASER = "印刷を許可する権限がありません（管理者の操作です）。"
 NOT_PRINTER = "資格確認書を個別に印刷する権限がありません。"
-
-
-RENDER_LOCK = "batch-render"
-RENDER_STARTED = "PDF作成を開始"
-RENDER_RESUMED = "PDF作成を再開（前回の作成が途中で止まったため）"
-RENDER_GIVEN_UP = (
-    "PDFの作成が続けて途中で止まったため、自動では再開しません"
-    "（原因を確認してから「PDFを作り直す」を選んでください）。"
-)
-
-
-def batch_render(*, batch_id: int) -> IssueBatch:
-    """Render the batch's PDFs and mailing list; progress is visible while it runs.
-
-    Runs outside a long transaction on purpose: each progress step commits at once so
-    the admin can show it. The render holds the batch's lock (it dies with the worker):
-    a second delivery of the task while the first still renders does nothing, and a
-    render whose worker died (the batch left `rendering`) is started again from the
-    beginning, its history saying so.
-    """
-    with advisory_lock(RENDER_LOCK, batch_id) as taken:
-        batch = IssueBatch.objects.get(pk=batch_id)
-        if not taken or batch.status == IssueBatch.Status.RELEASED:
-            return batch  # another worker renders it right now / printed already
-        return _batch_render(batch)
-
-
-def batch_render_is_stalled(batch: IssueBatch) -> bool:
-    """`rendering`, and no worker holds its lock: the render died part-way."""
-    if batch.status != IssueBatch.Status.RENDERING:
-        return False
-    with advisory_lock(RENDER_LOCK, batch.pk) as nobody_renders:
-        return nobody_renders
-
-
-def _render_resumes(batch: IssueBatch) -> int:
-    """How many times the current render was resumed after its worker died."""
-    resumes = 0
-    for reason in batch.history.order_by("-history_date").values_list(
-        "history_change_reason", flat=True
-    ):
-        if reason == RENDER_STARTED:
-            break
-        resumes += reason == RENDER_RESUMED
-    return resumes
-
-
-def _batch_render(batch: IssueBatch) -> IssueBatch:
-    batch_id = batch.pk
-    resumed = batch.status == IssueBatch.Status.RENDERING
-    if resumed and _render_resumes(batch) >= MAX_TAKEOVERS:  # it kills its worker each time
-        batch.status, batch.error = IssueBatch.Status.FAILED, RENDER_GIVEN_UP
-        save_with_history(batch, reason="PDF作成に失敗", user=None)
-        return batch
-    batch.status, batch.progress, batch.error = IssueBatch.Status.RENDERING, 0, ""
-    save_with_history(batch, reason=RENDER_RESUMED if resumed else RENDER_STARTED, user=None)
-    try:
-        batch_envelopes_build(batch=batch, as_of=batch.issued_on)  # a batch made before them
-        batch.refresh_from_db()
-        envelopes = batch_envelopes_for_print(batch)
-        certificates = [item for e in envelopes for _, item in e.documents if _is_certificate(item)]
-        notices = [item for e in envelopes for _, item in e.documents if not _is_certificate(item)]
-        symbols = {item.symbol for item in (*certificates, *notices)}
-        symbols |= {envelope.office_id for envelope in envelopes}
-        offices = Office.objects.in_bulk(symbols, field_name="symbol")
-        total = max(len(certificates), 1)
-
-        def progress(done: int) -> None:
-            IssueBatch.objects.filter(pk=batch_id).update(progress=min(90, done * 90 // total))
-
-        by_office = (
-            insurer_settings_get().mailing_sort == InsurerSettings.MailingSort.OFFICE
-            or all(envelope.route == Envelope.Route.OFFICE for envelope in envelopes)
-        )
-        title = f"資格確認書 {batch.issued_on.isoformat()} バッチ{batch.pk}"
-        fee = batch.reissue_fee
-        files = {
-            "pdf": (
-                f"batch-{batch.pk}-certificates.pdf",
-                render_certificates(
-                    certificates,
-                    title=title,
-                    progress=progress,
-                    layout=batch.certificate_format or CARD,
-                    in_given_order=True,
-                    sheet_per_office=by_office,
-                ),
-            ),
-            "notices_pdf": (
-                f"batch-{batch.pk}-notices.pdf",
-                render_notices(
-                    notices, title=f"資格情報のお知らせ バッチ{batch.pk}", in_given_order=True
-                ),
-            ),
-            "cover_pdf": (
-                f"batch-{batch.pk}-cover.pdf",
-                render_cover_sheets(
-                    certificates,
-                    notices,
-                    offices=offices,
-                    title=f"送付書 バッチ{batch.pk}",
-                    reissue_fee=fee,
-                ),
-            ),
-            "mailing_csv": (
-                f"batch-{batch.pk}-mailing.csv",
-                _mailing_csv(certificates, notices, offices),
-            ),
-            "envelope_csv": (
-                f"batch-{batch.pk}-envelopes.csv",
-                _csv_bytes(ENVELOPE_HEADER, envelope_rows(envelopes, offices=offices)),
-            ),
-            "check_pdf": (
-                f"batch-{batch.pk}-check-sheet.pdf",
-                render_check_sheet(
-                    envelopes,
-                    offices=offices,
-                    title=f"封入チェックシート バッチ{batch.pk}",
-                    reissue_fee=fee,
-                ),
-            ),
-        }
-        for field, (name, content) in files.items():
-            getattr(batch, field).save(name, ContentFile(content), save=False)
-    except Exception as error:  # the batch says what went wrong; nothing was released
-        batch.status = IssueBatch.Status.FAILED
-        batch.error = mask_digit_runs(f"{type(error).__name__}: {error}")
-        save_with_history(batch, reason="PDF作成に失敗", user=None)
-        raise
-    batch.status, batch.progress, batch.rendered_at = (
-        IssueBatch.Status.RENDERED,
-        100,
-        timezone.now(),
-    )
-    save_with_history(batch, reason="PDF作成が完了", user=None)
-    return batch
-
-
-def _mailing_csv(certificates, notices, offices) -> bytes:
-    return _csv_bytes(MAILING_HEADER, mailing_rows(certificates, notices, offices=offices))
-
-
-def _csv_bytes(header: tuple, rows: list[tuple]) -> bytes:
-    """UTF-8 with BOM (spreadsheets), CRLF, every cell escaped against formulas."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([[escape_formula(cell) for cell in row] for row in rows])
-    return buffer.getvalue().encode("utf-8-sig")
-
-
-def _is_certificate(item) -> bool:
-    return isinstance(item, Certificate)
-
-
-def batch_envelopes_for_print(batch: IssueBatch) -> list[Envelope]:
-    """The batch's envelopes in order, each with `.documents` — (label, item) by branch,
-    certificates before notices — and `.resent_from_labels` (バッチN-封筒M). Three joins on
-    the batch, whatever its size (no list of ids in a query)."""
-    envelopes = {e.pk: e for e in batch.envelopes.order_by("sequence")}
-    contents: dict[int, list] = {pk: [] for pk in envelopes}
-    for model in (Certificate, Notice):
-        for item in model.objects.filter(envelopes__batch=batch).annotate(
-            envelope_pk=F("envelopes__pk")
-        ):
-            contents[item.envelope_pk].append(item)
-    resent_from: dict[int, list[str]] = {pk: [] for pk in envelopes}
-    for envelope_pk, old_batch, old_sequence in (
-        Envelope.objects.filter(resent_in__batch=batch)
-        .order_by("batch_id", "sequence")
-        .values_list("resent_in_id", "batch_id", "sequence")
-    ):
-        resent_from[envelope_pk].append(f"バッチ{old_batch}-封筒{old_sequence}")
-    for pk, envelope in envelopes.items():
-        items = sorted(
-            contents[pk], key=lambda item: (item.branch, not _is_certificate(item), item.pk)
-        )
-        envelope.documents = [
-            (document_label(item, resent=item.batch_id != batch.pk), item) for item in items
-        ]
-        envelope.resent_from_labels = resent_from[pk]
-    return list(envelopes.values())
 
 
 @transaction.atomic
@@ -590,9 +391,15 @@ NO_FILE = "このファイルはまだ作成されていません。"
 
 @transaction.atomic
 def batch_file_download(
-    *, batch: IssueBatch, kind: str, user: AbstractBaseUser, ip_address: str | None
+    *,
+    batch: IssueBatch,
+    kind: str,
+    user: AbstractBaseUser,
+    ip_address: str | None,
+    part: BatchPart | None = None,
 ) -> str:
-    """Check that `user` may take this batch file, log it, and return its storage name.
+    """Check that `user` may take this batch file (or this file of one of its parts), log
+    it, and return its storage name.
 
     Supervisors take any rendered batch (to check it before release); clerks who print
     take released batches only; auditors read the log, not the files.
@@ -601,11 +408,19 @@ def batch_file_download(
     may_print = user.has_perm("certificates.print_certificate")
     if not (may_release or (may_print and batch.status == IssueBatch.Status.RELEASED)):
         raise PermissionDenied(NOT_DOWNLOADER)
-    if kind not in DownloadLog.Kind.values or not getattr(batch, kind):
+    if part is not None and part.batch_id != batch.pk:
         raise ValidationError(NO_FILE)
-    name = getattr(batch, kind).name
+    owner = batch if part is None else part
+    if kind not in DownloadLog.Kind.values or not getattr(owner, kind, None):
+        raise ValidationError(NO_FILE)
+    name = getattr(owner, kind).name
     DownloadLog.objects.create(
-        user=user, kind=kind, batch=batch, file_name=name.rsplit("/", 1)[-1], ip_address=ip_address
+        user=user,
+        kind=kind,
+        batch=batch,
+        part=part,
+        file_name=name.rsplit("/", 1)[-1],
+        ip_address=ip_address,
     )
     return name
 

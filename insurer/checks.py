@@ -13,6 +13,9 @@ NO_HISTORY = {
     "insurer.JobRun",
     "certificates.CertificatePrintLog",
     "certificates.DownloadLog",
+    # A batch's rendering state (progress, attempts, which worker): the batch's own history
+    # records every start, completion and failure of its rendering.
+    "certificates.BatchPart",
 }
 
 

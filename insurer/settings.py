@@ -219,6 +219,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # it is redelivered finds its lock held and does nothing (jobs, batch rendering).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
 # --- end of Celery delivery settings ---------------------------------------------------
+# --- Batch rendering in parts (issue 11; README "資格確認書") --------------------------
+# Documents (certificates and notices) per part: one Celery task renders one part.
+RENDER_PART_SIZE = int(os.environ.get("RENDER_PART_SIZE") or 5000)
+# A failed part is tried again after this many seconds, then twice as long, and so on.
+RENDER_PART_RETRY_SECONDS = int(os.environ.get("RENDER_PART_RETRY_SECONDS") or 10)
 
 # --- django-import-export / simple-history ---------------------------------------------
 IMPORT_EXPORT_USE_TRANSACTIONS = True

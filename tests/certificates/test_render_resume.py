@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from certificates.issuing import certificates_issue_run
 from certificates.models import IssueBatch
-from certificates.services import (
+from certificates.rendering import (
     RENDER_LOCK,
     RENDER_RESUMED,
     batch_render,
@@ -23,6 +23,18 @@ from insurer.services import nightly_run
 from tests.factories import InsurerFactory, MemberFactory, MynaStatusFactory, OfficeFactory
 
 D = date(2026, 11, 21)
+
+
+@pytest.fixture(autouse=True)
+def parts_render_here():
+    """The parts the resumed render hands out run in this process (as with no broker),
+    not on a worker this test does not start."""
+    from insurer.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
 
 
 @pytest.fixture
@@ -93,7 +105,7 @@ def test_a_render_still_running_elsewhere_is_neither_stalled_nor_started_twice(
 
 
 def test_a_render_that_keeps_killing_its_worker_is_given_up(stalled_batch):
-    from certificates.services import RENDER_GIVEN_UP
+    from certificates.rendering import RENDER_GIVEN_UP
 
     for _ in range(3):  # each time, the worker died part-way again
         render_batch.apply(args=[stalled_batch.pk])
