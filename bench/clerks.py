@@ -389,6 +389,32 @@ def start_batch(env: dict[str, str], day: str, logs: Path) -> subprocess.Popen:
     )
 
 
+def web_config(args, env: dict[str, str]) -> str:
+    """What the web server and the batch run with: gunicorn.conf.py, then the options."""
+    import runpy
+
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+        conn_max_age = os.environ.get("DB_CONN_MAX_AGE", "0")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    worker_class, threads = config.get("worker_class", "sync"), config.get("threads", 1)
+    for option in args.gunicorn_arg:
+        name, _, value = option.lstrip("-").partition("=")
+        if name == "worker-class":
+            worker_class = value
+        if name == "threads":
+            threads = int(value)
+    return (
+        f"gunicorn workers={args.workers} {worker_class}x{threads} conn_max_age={conn_max_age} "
+        f"job_niceness={env.get('JOB_NICENESS', '10')}"
+    )
+
+
 def start_gunicorn(args, env: dict[str, str], logs: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "gunicorn", "insurer.wsgi:application"]
     command += ["--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers)]
@@ -470,7 +496,7 @@ def report(recorder: Recorder, monitor: Monitor, args, members: int, batch_note:
     floor_batch = p95.get(("batch", "floor"), 0.0)
     floor_quiet = p95.get(("quiet", "floor"), 0.0)
     errors = sum(len(v) for v in recorder.errors.values())
-    parts = [f"clerks={args.clerks} N={members:,}"]
+    parts = [f"clerks={args.clerks} N={members:,} {args.web_config}"]
     for phase in ("quiet", "batch"):
         figures = " ".join(
             f"{a}={ms(p95[(phase, a)])}" for a in ACTIONS if (phase, a) in p95 and a != "floor"
@@ -532,6 +558,8 @@ def main() -> None:
     sample = sample_register(base, args.database)
     print(f"register: {members:,} members; logs in {workdir}", flush=True)
 
+    args.web_config = web_config(args, env)
+    print(args.web_config, flush=True)
     gunicorn = start_gunicorn(args, env, workdir)
     batch = None
     recorder = Recorder()
