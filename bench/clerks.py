@@ -438,6 +438,26 @@ def start_gunicorn(args, env: dict[str, str], logs: Path) -> subprocess.Popen:
     sys.exit("gunicorn did not answer within 60 s")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a process, its live children and its reaped ones:
+    gunicorn's master and workers. Independent of how busy the rest of the machine is."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(path: Path) -> list[str]:
+        return path.read_text().rsplit(")", 1)[1].split()
+
+    total = 0.0
+    with contextlib.suppress(OSError):
+        own = fields(Path(f"/proc/{pid}/stat"))
+        total += sum(int(v) for v in own[11:15]) / tick  # utime stime cutime cstime
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            values = fields(stat)
+            if int(values[1]) == pid:  # ppid
+                total += (int(values[11]) + int(values[12])) / tick
+    return total
+
+
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -461,7 +481,9 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f}"
 
 
-def report(recorder: Recorder, monitor: Monitor, args, members: int, batch_note: str) -> None:
+def report(
+    recorder: Recorder, monitor: Monitor, args, members: int, batch_note: str, cpu: dict
+) -> None:
     print()
     print(f"{'phase':6} {'action':13} {'n':>5} {'err':>4} {'p50':>6} {'p95':>6} {'p99':>6} ms")
     p95 = {}
@@ -489,6 +511,15 @@ def report(recorder: Recorder, monitor: Monitor, args, members: int, batch_note:
     for query, count in sorted(monitor.blockers.items(), key=lambda kv: -kv[1])[:5]:
         print(f"  blocked by ({count}×): {query}")
     print(batch_note)
+    cpu_per_request = {}
+    for phase, before in (("quiet", "start"), ("batch", "quiet")):
+        count = sum(len(v) for (p, _), v in recorder.timings.items() if p == phase)
+        if count and phase in cpu:
+            cpu_per_request[phase] = (cpu[phase] - cpu[before]) / count
+            print(
+                f"gunicorn CPU {phase}: {cpu[phase] - cpu[before]:.1f} s for {count} requests, "
+                f"{cpu_per_request[phase] * 1000:.0f} ms per request"
+            )
     worst = max(
         (p95.get(("batch", a), 0.0) for a in SEARCH_ACTIONS if ("batch", a) in p95),
         default=0.0,
@@ -503,6 +534,11 @@ def report(recorder: Recorder, monitor: Monitor, args, members: int, batch_note:
         )
         parts.append(f"{phase} p95 ms: {figures}")
     parts.append(f"floor p95 ms quiet={ms(floor_quiet)} batch={ms(floor_batch)}")
+    if cpu_per_request:
+        parts.append(
+            "web CPU ms/request "
+            + " ".join(f"{phase}={ms(value)}" for phase, value in cpu_per_request.items())
+        )
     if floor_batch:
         parts.append(f"worst batch p95 {ms(worst)} ms = {worst / floor_batch:.1f}x batch floor")
     load = monitor.load.get("batch") or [0.0]
@@ -578,8 +614,10 @@ def main() -> None:
             thread.start()
             time.sleep(THINK[1] / len(threads))  # not all at the same instant
         time.sleep(args.warmup_seconds)
+        cpu = {"start": tree_cpu_seconds(gunicorn.pid)}
         recorder.phase = "quiet"
         time.sleep(args.quiet_seconds)
+        cpu["quiet"] = tree_cpu_seconds(gunicorn.pid)
         batch_note = "no batch"
         if not args.no_batch:
             recorder.phase = "batch"
@@ -601,6 +639,7 @@ def main() -> None:
                 batch_note = (
                     f"batch: finished in {seconds:.0f} s (exit {batch.returncode}): {lines[-400:]}"
                 )
+        cpu["batch"] = tree_cpu_seconds(gunicorn.pid)
         recorder.running = False
         for thread in threads:
             thread.join(timeout=90)
@@ -611,7 +650,7 @@ def main() -> None:
         if batch is not None:
             stop(batch)
         stop(gunicorn)
-    report(recorder, monitor, args, members, batch_note)
+    report(recorder, monitor, args, members, batch_note, cpu)
     if not args.keep and not args.reuse:
         with admin_connect(base) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
