@@ -65,7 +65,7 @@ def test_the_job_commands_run_at_job_niceness(settings, niceness, insurer):
 def test_the_celery_worker_lowers_its_priority_before_its_pool_starts(settings, niceness):
     settings.JOB_NICENESS = 10
     assert priority.lower_worker_priority in receivers(signals.worker_init)
-    signals.worker_init.send(sender=None)
+    priority.lower_worker_priority(sender=None)  # as the signal calls it
     assert niceness["value"] == 10
 
 
