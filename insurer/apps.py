@@ -17,7 +17,12 @@ class InsurerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from celery import signals
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .priority import lower_worker_priority
         from .roles import sync_role_permissions
 
         post_migrate.connect(sync_role_permissions, dispatch_uid="insurer.sync_role_permissions")
+        # Batch work yields the CPU to the clerks' requests (insurer/priority.py).
+        signals.worker_init.connect(lower_worker_priority, dispatch_uid="insurer-job-niceness")

@@ -101,12 +101,20 @@ TEMPLATES = [
     },
 ]
 
+# Persistent connections: gunicorn.conf.py makes the web server keep them 60 s (issue 11:
+# opening one forks a PostgreSQL backend whose caches start cold, on every request with
+# 0); checked before reuse. Commands and tests open one per run and keep the default 0.
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        conn_health_checks=True,
     )
 }
+# The web server's statements stop after this many seconds (0: never), so a request stuck
+# behind a batch's lock frees its worker instead of holding it until gunicorn's timeout.
+# Set on the web server's connections only (insurer/web.py); jobs and commands have none.
+WEB_STATEMENT_TIMEOUT = int(os.environ.get("WEB_STATEMENT_TIMEOUT", "30"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Logins (issue 9): at least 12 characters, Django's validators (messages in Japanese
@@ -224,6 +232,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
 RENDER_PART_SIZE = int(os.environ.get("RENDER_PART_SIZE") or 5000)
 # A failed part is tried again after this many seconds, then twice as long, and so on.
 RENDER_PART_RETRY_SECONDS = int(os.environ.get("RENDER_PART_RETRY_SECONDS") or 10)
+# Batch work yields the CPU to clerks (issue 11, insurer/priority.py): the Celery worker
+# and the job commands run at this Linux niceness (0: as the web server).
+JOB_NICENESS = int(os.environ.get("JOB_NICENESS", "10"))
 
 # --- django-import-export / simple-history ---------------------------------------------
 IMPORT_EXPORT_USE_TRANSACTIONS = True

@@ -44,7 +44,7 @@ from .selectors import (
     member_household,
     member_ids_with_open_lost_case,
     member_records,
-    member_search,
+    member_search_in_key_order,
     members_active_on,
     members_inactive_on,
     my_number_in_use,
@@ -274,7 +274,8 @@ class MemberAdmin(JapaneseImportMixin, StrictImportMixin, ImportExportMixin, His
         return MemberChangeList
 
     def get_search_results(self, request, queryset, search_term):
-        return member_search(queryset, search_term), False
+        # The list and the autocomplete (inquiries, applications…) both come here.
+        return member_search_in_key_order(queryset, search_term), False
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(self.base_fieldsets)

@@ -19,6 +19,9 @@ os.environ.setdefault("MY_NUMBER_HASH_KEY", secrets.token_urlsafe(48))
 from insurer.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Commands called in-process would lower pytest's own priority for the rest of the run;
+# tests/insurer/test_priority.py sets it where it checks it.
+JOB_NICENESS = 0
 AXES_ENABLED = True
 
 # The suite renders pages without running collectstatic first: the manifest storage

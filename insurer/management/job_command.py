@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_date
 
 from insurer.jobs import FAILED_EXIT_CODE, LOCKED_EXIT_CODE, NOT_READY_EXIT_CODE
 from insurer.models import JobRun
+from insurer.priority import batch_priority_lower
 
 SKIP_EXIT_CODES = {"locked": LOCKED_EXIT_CODE, "not_ready": NOT_READY_EXIT_CODE}
 
@@ -44,6 +45,7 @@ class JobCommand(BaseCommand):
 
     def handle(self, *args, **options):
         day = parse_job_date(options["date"]) if options["date"] else timezone.localdate()
+        batch_priority_lower()  # the clerks' requests first (insurer/priority.py)
         run = self.run_job(run_date=day, force=options["force"])
         self.stdout.write(f"{self.title} {day}: {run.get_status_display()}（実行記録 #{run.pk}）")
         if run.note:
