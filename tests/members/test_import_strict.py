@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import insurer.imports
+import insurer.imports.set_based
 from insurer.imports import database_problem
 from members.models import Member, MynaStatus, MyNumber
 from tests.factories import MemberFactory, MynaStatusFactory
@@ -273,7 +274,7 @@ def test_the_command_reports_progress_on_stderr(tmp_path, office, monkeypatch):
     import importlib
 
     command = importlib.import_module("insurer.management.commands.import")
-    monkeypatch.setattr(insurer.imports, "PROGRESS_EVERY", 2)
+    monkeypatch.setattr(insurer.imports.set_based, "PROGRESS_EVERY", 2)
     monkeypatch.setattr(command, "PROGRESS_FROM", 2)
     lines = [member_line(number=str(n)) for n in range(1, 6)]
     run = import_members(tmp_path, lines)
