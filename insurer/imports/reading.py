@@ -3,7 +3,8 @@ the CSV reader that keeps ragged rows for the resource to report, and the format
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO, TypeVar
 
 import tablib
 from import_export.formats import base_formats
@@ -121,3 +122,81 @@ class XLSX(SafeExportMixin, base_formats.XLSX):
 IMPORT_FORMATS = [CSV, XLSX]
 EXPORT_FORMATS = [CSV, XLSX]
 FORMATS_BY_NAME = {"csv": CSV, "xlsx": XLSX}
+
+
+T = TypeVar("T")
+
+
+# --- Streaming: a file read as (line, cells, width) records, twice if need be ---------------
+
+Record = tuple[int, list[str], int]  # (line the row starts on, cells, cells the row had)
+
+
+def csv_records(stream: Iterable[str]) -> Iterator[Record]:
+    """The rows of a CSV text stream, the header first, each with its starting line."""
+    reader = csv.reader(stream)
+    start = 1
+    for record in reader:
+        line, start = start, reader.line_num + 1
+        yield line, record, len(record)
+
+
+class CsvSource:
+    """A CSV file read as a stream of records, never held whole: ``records()`` opens the
+    bytes again each time (``opener``) and decodes them as they are parsed.
+
+    ``scan(visit)`` runs ``visit`` over the records with the first encoding that reads
+    the whole file (UTF-8 with or without BOM, then CP932; or the encoding given), and
+    keeps that encoding for the later passes.
+    """
+
+    def __init__(self, opener: Callable[[], BinaryIO], encoding: str | None = None):
+        self.opener = opener
+        self.requested = encoding
+        requested = (encoding or "utf-8-sig").lower()
+        self.tries = ["utf-8-sig", "cp932"] if requested in DEFAULT_ENCODINGS else [requested]
+        self.encoding = self.tries[0]
+
+    @classmethod
+    def from_path(cls, path: str, encoding: str | None = None) -> "CsvSource":
+        return cls(lambda: open(path, "rb"), encoding)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, encoding: str | None = None) -> "CsvSource":
+        return cls(lambda: io.BytesIO(data), encoding)
+
+    def records(self) -> Iterator[Record]:
+        with self.opener() as binary:
+            text = io.TextIOWrapper(binary, encoding=self.encoding, newline="")
+            yield from csv_records(text)
+
+    def scan(self, visit: Callable[[Iterator[Record]], T]) -> T:
+        for candidate in self.tries:
+            self.encoding = candidate
+            try:
+                return visit(self.records())
+            except UnicodeDecodeError:
+                continue
+            except LookupError as exc:
+                raise ValueError(f"文字コード「{self.requested}」は使えません。") from exc
+        raise ValueError(UNREADABLE.format(tries=" / ".join(self.tries)))
+
+
+class DatasetSource:
+    """A dataset already read (an XLSX file, the admin's upload, a test) as records."""
+
+    def __init__(self, dataset: tablib.Dataset):
+        self.dataset = dataset
+
+    def records(self) -> Iterator[Record]:
+        dataset = self.dataset
+        headers = list(dataset.headers or [])
+        yield 1, headers, len(headers)
+        lines = getattr(dataset, "file_lines", None)
+        ragged = getattr(dataset, "ragged_rows", {})
+        for number, row in enumerate(dataset, start=1):
+            line = lines[number - 1] if lines else number + 1
+            yield line, list(row), ragged.get(number, len(row))
+
+    def scan(self, visit: Callable[[Iterator[Record]], T]) -> T:
+        return visit(self.records())

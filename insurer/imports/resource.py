@@ -28,7 +28,8 @@ from .cells import (
     shown,
 )
 from .problems import database_problem
-from .set_based import PROGRESS_EVERY, Progress, SetBasedImport
+from .reading import DatasetSource
+from .set_based import PROGRESS_EVERY, RAGGED_ROW, Progress, SetBasedImport
 
 # --- Resources --------------------------------------------------------------------------
 
@@ -37,7 +38,6 @@ MISSING_COLUMNS = "必須の列がありません: {columns}"
 UNKNOWN_COLUMNS = "知らない列があります: {columns}（使える列: {allowed}）"
 REPEATED_COLUMNS = "同じ列が2回以上あります: {columns}"
 NO_HEADER = "見出しの行がありません（1行目に列名を書きます）。"
-RAGGED_ROW = "列の数が見出し（{expected}列）と合いません（{actual}列）。"
 CONTROL_CHARACTER = "制御文字（NUL など）は使えません。"
 TOO_LONG = "長すぎます（{length}文字。この列は{limit}文字まで）。"
 MY_NUMBER_ELSEWHERE = (
@@ -105,12 +105,16 @@ class StrictModelResource(SetBasedImport, resources.ModelResource):
     # --- the file as a whole -------------------------------------------------------------
 
     def header_problems(self, dataset) -> list[str]:
-        headers = [cell_text(header).lstrip("\ufeff").strip() for header in dataset.headers or []]
-        dataset.headers = headers
+        dataset.headers, problems = self.check_header(dataset.headers or [])
+        return problems
+
+    def check_header(self, header: list) -> tuple[list[str], list[str]]:
+        """(the header's names trimmed, what is wrong with them)."""
+        headers = [cell_text(name).lstrip("\ufeff").strip() for name in header]
         if not self.columns:
-            return []
+            return headers, []
         if not any(headers):
-            return [NO_HEADER]
+            return headers, [NO_HEADER]
         problems = []
         repeated = sorted({h for h in headers if headers.count(h) > 1}, key=headers.index)
         if repeated:
@@ -126,7 +130,7 @@ class StrictModelResource(SetBasedImport, resources.ModelResource):
         missing = [c for c in self.columns if c not in headers and c not in self.optional_columns]
         if missing:
             problems.append(MISSING_COLUMNS.format(columns=", ".join(missing)))
-        return problems
+        return headers, problems
 
     def import_data(self, dataset, **kwargs) -> Result:
         kwargs["rollback_on_validation_errors"] = True
@@ -140,20 +144,28 @@ class StrictModelResource(SetBasedImport, resources.ModelResource):
             return result
         if self.set_based and (self.lean or not kwargs.get("dry_run")):
             return self.import_set_based(
-                dataset, dry_run=bool(kwargs.get("dry_run")), user=kwargs.get("user")
+                DatasetSource(dataset), dry_run=bool(kwargs.get("dry_run")), user=kwargs.get("user")
             )
         return super().import_data(dataset, **kwargs)
 
     def before_import(self, dataset, **kwargs) -> None:
+        """The library's path (the admin's preview): the whole dataset as one chunk."""
         self.file_lines = getattr(dataset, "file_lines", None)
         self.rows_total = len(dataset)
         width = len(dataset.headers)
         for number, actual in getattr(dataset, "ragged_rows", {}).items():
             message = RAGGED_ROW.format(expected=width, actual=actual)
             self.refused_rows.setdefault(number, {})[NON_FIELD_ERRORS] = [message]
-        self.check_cells(dataset)
-        self.find_duplicate_keys(dataset)
-        self.prepare(dataset)
+        self.start_file(list(dataset.headers))
+        for row in dataset:
+            self.scan_row(row)
+        self.before_chunk(dataset, 0)
+
+    def before_chunk(self, dataset, offset: int) -> None:
+        """Checks of the rows offset + 1 … offset + len(dataset), before any of them."""
+        self.check_cells(dataset, offset)
+        self.find_duplicate_keys(dataset, offset)
+        self.prepare(dataset, offset)
 
     def cell_limit(self, column: str) -> int:
         field = self.fields.get(column)
@@ -168,7 +180,7 @@ class StrictModelResource(SetBasedImport, resources.ModelResource):
         field = self.fields.get(column)
         return field is not None and type(field.widget) in (TextWidget, RequiredTextWidget)
 
-    def check_cells(self, dataset) -> None:
+    def check_cells(self, dataset, offset: int = 0) -> None:
         """Every cell once, before any row: control characters, length, and twelve-digit
         numbers (a My Number in a free-text column is refused; in a code, number or date
         column any such run is refused by the column's own check). A refused cell is
@@ -179,7 +191,7 @@ class StrictModelResource(SetBasedImport, resources.ModelResource):
             limit, free_text = self.cell_limit(column), self.is_free_text(column)
             cells = dataset.get_col(index)
             changed = False
-            for number, cell in enumerate(cells, start=1):
+            for number, cell in enumerate(cells, start=offset + 1):
                 if (  # nearly every cell: short, printable text (nothing below applies)
                     cell.__class__ is str and len(cell) < 12 and cell.isprintable()
                 ) and len(cell) <= limit:
@@ -198,29 +210,30 @@ class StrictModelResource(SetBasedImport, resources.ModelResource):
                         reasons.append(MY_NUMBER_ELSEWHERE)
                     masked = mask_digit_runs(cell)
                     if masked != cell and (reasons or not free_text):
-                        cells[number - 1], changed = masked, True
+                        cells[number - offset - 1], changed = masked, True
                 if reasons:
                     self.refused_rows.setdefault(number, {})[column] = reasons
-                    cells[number - 1], changed = _CONTROL.sub("", shown(cells[number - 1])), True
+                    at = number - offset - 1
+                    cells[at], changed = _CONTROL.sub("", shown(cells[at])), True
             if changed:
                 del dataset[column]
                 dataset.insert_col(index, cells, header=column)
 
-    def find_duplicate_keys(self, dataset) -> None:
+    def find_duplicate_keys(self, dataset, offset: int = 0) -> None:
+        """A key seen on an earlier row of the file (this chunk or one before)."""
         if not self.key_columns:
             return
         indexes = [dataset.headers.index(column) for column in self.key_columns]
-        first_seen: dict[tuple, int] = {}
-        for number, row in enumerate(dataset, start=1):
+        first_seen = self.first_seen_keys
+        for number, row in enumerate(dataset, start=offset + 1):
             key = tuple(cell_text(row[index]) for index in indexes)
-            if key in first_seen:
-                message = DUPLICATE_KEY.format(first=self.line_of(first_seen[key]))
+            first = first_seen.setdefault(key, number)
+            if first != number:
+                message = DUPLICATE_KEY.format(first=self.line_of(first))
                 self.row_problems.setdefault(number, []).append((self.key_columns[-1], message))
-            else:
-                first_seen[key] = number
 
-    def prepare(self, dataset) -> None:
-        """Load what the rows will look up, once per file (subclasses)."""
+    def prepare(self, dataset, offset: int = 0) -> None:
+        """Load what the rows of a chunk will look up (subclasses)."""
 
     def row_rule_problems(self, instance, row_number: int | None):
         """(column, message) pairs for rules across columns or rows (subclasses)."""

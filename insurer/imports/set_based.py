@@ -1,64 +1,153 @@
 """The set-based path of an import (the `import` command and the admin's confirmation)."""
 
 import operator
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterator
 
+import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import DatabaseError, transaction
 from import_export.results import Error, Result, RowResult
 
 from .cells import cell_text
 from .problems import DATABASE_REFUSED
+from .reading import CsvSource, DatasetSource
 
+RAGGED_ROW = "列の数が見出し（{expected}列）と合いません（{actual}列）。"
 PROGRESS_EVERY = 10_000  # rows between two progress lines of the `import` command
 SET_CHUNK = 2_000  # rows checked, then written together, by a set-based import
 
 Progress = Callable[[int, int], None]
 
 
+def is_blank(cells: list) -> bool:
+    """A row with nothing but spaces (a blank line, or a spreadsheet's empty row)."""
+    for cell in cells:
+        if cell.__class__ is str:
+            if cell.strip():
+                return False
+        elif cell_text(cell):
+            return False
+    return True
+
+
 class SetBasedImport:
     set_based = False  # subclasses that implement load_existing and write_chunk
 
-    def import_set_based(self, dataset, *, dry_run: bool, user=None) -> Result:
+    def import_set_based(self, source, *, dry_run: bool, user=None) -> Result:
         """Every row checked as the library would check it (the same hooks), but no per-row
         diff or save: the rows of a chunk are classified new / changed / unchanged in plain
-        Python and written together with their history by ``write_chunk``. One
-        transaction; after the first problem nothing more is written and at the end
-        everything is rolled back, so a file with a bad row still writes nothing. Only
-        the problems and the totals are kept (memory: one chunk of instances)."""
+        Python and written together with their history by ``write_chunk``.
+
+        The file is a stream (``reading.CsvSource``, or ``DatasetSource`` for a dataset
+        already read), read twice, never held whole. Pass 1 decodes it (choosing the
+        encoding), checks the header, counts the rows and keeps what checks across rows
+        need (``scan_row``: e.g. the households with an insured row). Pass 2 reads it in
+        chunks of SET_CHUNK rows: each chunk is checked and, while no row has failed,
+        written. One transaction: after the first problem nothing more is written, every
+        later row is still checked (all problems are reported, up to MAX_PROBLEM_ROWS
+        rows), and at the end everything is rolled back. Memory: one chunk, plus the keys
+        and households of the file."""
         result = self.get_result_class()()
-        result.diff_headers = list(dataset.headers)
-        result.total_rows = len(dataset)
+        if not isinstance(source, CsvSource | DatasetSource):
+            source = DatasetSource(source)
+        headers, problems, total = source.scan(self.scan_file)
+        result.diff_headers = list(headers)
+        result.total_rows = total
+        if problems:
+            for message in problems:
+                result.append_base_error(Error(ValidationError(message)))
+            return result
+        self.rows_total = total
+        self.file_lines = array("l")
+        if self.progress and total >= PROGRESS_EVERY:
+            self.progress(0, total)
+        width = len(headers)
         failed = False
         with transaction.atomic():
-            self.before_import(dataset, dry_run=dry_run, user=user)
-            headers = list(dataset.headers)
-            for start in range(0, dataset.height, SET_CHUNK):
-                rows = [
-                    dict(zip(headers, values, strict=True))
-                    for values in dataset[start : start + SET_CHUNK]
-                ]
-                existing = self.load_existing(rows)
-                new, changed = [], []
-                for number, row in enumerate(rows, start=start + 1):
-                    kind, instance = self.check_row(row, number, existing, result)
-                    if kind == RowResult.IMPORT_TYPE_NEW:
-                        new.append(instance)
-                    elif kind == RowResult.IMPORT_TYPE_UPDATE:
-                        changed.append(instance)
-                    if kind == RowResult.IMPORT_TYPE_INVALID:
-                        failed = True
-                    else:
-                        result.totals[kind] += 1
-                    self.rows_done += 1
-                    if self.progress and self.rows_done % PROGRESS_EVERY == 0:
-                        self.progress(self.rows_done, self.rows_total)
-                del existing, rows
-                if not failed and (new or changed):
-                    failed = not self.write_safely(new, changed, user, result)
+            records = source.records()
+            next(records)  # the header, checked in pass 1
+            chunk: list[list[str]] = []
+            number = 0
+            for line, cells, actual in records:
+                if is_blank(cells):
+                    continue
+                number += 1
+                self.file_lines.append(line)
+                if actual != width or len(cells) != width:
+                    message = RAGGED_ROW.format(expected=width, actual=actual)
+                    self.refused_rows.setdefault(number, {})[NON_FIELD_ERRORS] = [message]
+                    cells = (list(cells) + [""] * width)[:width]
+                chunk.append(cells)
+                if len(chunk) == SET_CHUNK:
+                    failed = self.import_chunk(
+                        headers, chunk, number - len(chunk), result, failed, user
+                    )
+                    chunk = []
+            if chunk:
+                failed = self.import_chunk(
+                    headers, chunk, number - len(chunk), result, failed, user
+                )
             if failed or dry_run:
                 transaction.set_rollback(True)
         return result
+
+    def scan_file(self, records: Iterator) -> tuple[list[str], list[str], int]:
+        """Pass 1: (header, its problems, rows) — and ``scan_row`` for every row."""
+        first = next(records, None)
+        headers, problems = self.check_header(first[1] if first else [])
+        if problems:
+            return headers, problems, 0
+        self.start_file(headers)
+        scan_row, total = self.scan_row, 0
+        for _, cells, _ in records:
+            if is_blank(cells):
+                continue
+            total += 1
+            scan_row(cells)
+        return headers, [], total
+
+    def start_file(self, headers: list[str]) -> None:
+        """Before pass 1: where each column is; state across chunks starts empty."""
+        self.column_index = {name: index for index, name in enumerate(headers)}
+        self.first_seen_keys: dict[tuple, int] = {}
+
+    def scan_row(self, cells: list) -> None:
+        """Pass 1, one row: keep what checks across rows need (subclasses)."""
+
+    def import_chunk(
+        self, headers: list[str], values: list, offset: int, result: Result, failed: bool, user
+    ) -> bool:
+        """Check one chunk (rows offset + 1 …) and write it unless a row has failed;
+        whether the import has failed so far."""
+        dataset = tablib.Dataset(*values, headers=headers)
+        self.before_chunk(dataset, offset)
+        rows = [dict(zip(headers, row, strict=True)) for row in dataset]
+        del dataset, values
+        existing = self.load_existing(rows)
+        new, changed = [], []
+        for number, row in enumerate(rows, start=offset + 1):
+            kind, instance = self.check_row(row, number, existing, result)
+            if kind == RowResult.IMPORT_TYPE_NEW:
+                new.append(instance)
+            elif kind == RowResult.IMPORT_TYPE_UPDATE:
+                changed.append(instance)
+            if kind == RowResult.IMPORT_TYPE_INVALID:
+                failed = True
+            else:
+                result.totals[kind] += 1
+            self.rows_done += 1
+            if self.progress and self.rows_done % PROGRESS_EVERY == 0:
+                self.progress(self.rows_done, self.rows_total)
+        del existing, rows
+        self.refused_rows.clear()
+        self.row_problems.clear()
+        if not failed and (new or changed):
+            failed = not self.write_safely(new, changed, user, result)
+        done, total = self.rows_done, self.rows_total
+        if self.progress and done == total >= PROGRESS_EVERY and done % PROGRESS_EVERY:
+            self.progress(done, total)
+        return failed
 
     def check_row(self, row, number: int, existing: dict, result: Result):
         """(import type, instance) of one row; an invalid row is added to `result`."""
