@@ -3,6 +3,8 @@
 Column mapping and cell checks only; what a row means is decided by services and rules.
 """
 
+from functools import cached_property
+
 from django.core.exceptions import ValidationError
 from django.db import connections, router
 from import_export import resources
@@ -403,23 +405,45 @@ class MemberResource(StrictModelResource):
         "is_certificate_requested",
     )
 
+    # What the model's full_clean would still check once the widgets and the cell checks
+    # (every column's length, StrictModelResource.check_cells) have run: the postal code's
+    # pattern and the remuneration's range; then Member.clean (ID-4, registered names).
+    FIELDS_LEFT_TO_CLEAN = ("postal_code", "standard_monthly_remuneration")
+
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
-        """Field validation by the model; its constraints checked here from what the file
-        and the register say, not with a query per constraint per row (the database
-        constraints stay as the last guard). The office came from the offices loaded for
-        the file, so it is not looked up again."""
+        """Field validation by the model where no widget has done it; its constraints
+        checked here from what the file and the register say, not with a query per
+        constraint per row (the database constraints stay as the last guard)."""
         errors = dict(import_validation_errors or {})
-        exclude = [*errors, *self.CHECKED_BY_WIDGET]
-        if instance.office_id and instance.office_id in self.fields["symbol"].widget.known:
-            exclude.append("office")
-        try:
-            instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
-        except ValidationError as error:
-            errors = error.update_error_dict(errors)
+        if not (instance.office_id and instance.office_id in self.fields["symbol"].widget.known):
+            exclude = [*errors, *self.CHECKED_BY_WIDGET]  # not the usual row: every check
+            try:
+                instance.full_clean(
+                    exclude=exclude, validate_unique=False, validate_constraints=False
+                )
+            except ValidationError as error:
+                errors = error.update_error_dict(errors)
+        else:
+            for name in self.FIELDS_LEFT_TO_CLEAN:
+                if name in errors:
+                    continue
+                field = self._model_fields[name]
+                try:
+                    setattr(instance, name, field.clean(getattr(instance, name), instance))
+                except ValidationError as error:
+                    errors.setdefault(name, []).extend(error.messages)
+            try:
+                instance.clean()
+            except ValidationError as error:
+                errors = error.update_error_dict(errors)
         for column, message in self.constraint_problems(instance):
             errors.setdefault(column, []).append(message)
         if errors:
             raise ValidationError(errors)
+
+    @cached_property
+    def _model_fields(self) -> dict:
+        return {field.name: field for field in Member._meta.concrete_fields}
 
     def constraint_problems(self, member: Member):
         if member.lost_on and member.acquired_on and member.lost_on <= member.acquired_on:
@@ -456,13 +480,20 @@ class MemberResource(StrictModelResource):
         """The chunk's members with their history ('+' and '~'), then their My Numbers."""
         bulk_insert_with_history(new, Member, reason=self.change_reason, user=user)
         bulk_save_with_history(changed, Member, reason=self.change_reason, user=user)
-        numbers = {}
+        numbers, digests = {}, {}
         for member in (*new, *changed):
             plain = self.my_numbers.get(member._import_row_number)
             if plain is not None:
                 numbers[member.pk] = plain
+                digests[member.pk] = self.my_number_digests[member._import_row_number]
         if numbers:
-            my_numbers_register_bulk(numbers=numbers, user=user, reason=self.change_reason)
+            my_numbers_register_bulk(
+                numbers=numbers,
+                digests=digests,
+                new_member_ids={member.pk for member in new},
+                user=user,
+                reason=self.change_reason,
+            )
 
     def before_import_row(self, row, row_number=None, **kwargs) -> None:
         self._current_row = row_number
