@@ -11,7 +11,7 @@ from import_export import resources
 from import_export.fields import Field
 from import_export.instance_loaders import BaseInstanceLoader
 
-from insurer.bulk import bulk_insert_with_history, bulk_save_with_history
+from insurer.bulk import bulk_insert_with_history, bulk_save_with_history, instance_maker
 from insurer.imports import (
     CodeWidget,
     DateWidget,
@@ -472,6 +472,13 @@ class MemberResource(StrictModelResource):
 
     def load_existing(self, rows: list[dict]) -> dict:
         return members_by_key([self.row_key(row) for row in rows])
+
+    @cached_property
+    def new_member(self):
+        return instance_maker(Member)
+
+    def init_instance(self, row=None) -> Member:
+        return self.new_member()
 
     def unchanged(self, instance: Member, before: tuple) -> bool:
         return super().unchanged(instance, before) and not self._my_number_changes(instance)

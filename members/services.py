@@ -9,7 +9,12 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from insurer.bulk import bulk_insert, bulk_insert_with_history, bulk_save_with_history
+from insurer.bulk import (
+    bulk_insert,
+    bulk_insert_with_history,
+    bulk_save_with_history,
+    instance_maker,
+)
 from insurer.history import history_user, save_with_history
 
 from . import vault
@@ -397,6 +402,7 @@ def my_numbers_register_bulk(
     ({member id: look-up hash}) are the hashes the import computed already;
     `new_member_ids` were inserted by the same import and have no number stored yet."""
     keys = vault.EncryptionKeys()
+    new_number, new_log = instance_maker(MyNumber), instance_maker(MyNumberAccessLog)
     stored = [member_id for member_id in numbers if member_id not in new_member_ids]
     existing = MyNumber.objects.in_bulk(stored) if stored else {}
     created, changed, logs = [], [], []
@@ -407,7 +413,7 @@ def my_numbers_register_bulk(
         record = existing.get(member_id)
         if record is not None and record.lookup_hash == digest:
             continue
-        target = record or MyNumber(member_id=member_id)
+        target = record or new_number(member_id=member_id)
         target.ciphertext, target.lookup_hash, target.last4 = (
             keys.encrypt(plain),
             digest,
@@ -415,9 +421,7 @@ def my_numbers_register_bulk(
         )
         (changed if record else created).append(target)
         action = MyNumberAccessLog.Action.CHANGE if record else MyNumberAccessLog.Action.REGISTER
-        logs.append(
-            MyNumberAccessLog(member_id=member_id, user_id=user_id, action=action, reason=reason)
-        )
+        logs.append(new_log(member_id=member_id, user_id=user_id, action=action, reason=reason))
     bulk_insert_with_history(created, MyNumber, reason=reason, user=user)
     bulk_save_with_history(changed, MyNumber, reason=reason, user=user)
     bulk_insert(logs, MyNumberAccessLog)
