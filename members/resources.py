@@ -177,10 +177,14 @@ def insured_branches(households: set[tuple[str, str]]) -> dict[tuple[str, str], 
     for start in range(0, len(ordered), KEY_CHUNK * 10):
         symbols, numbers = zip(*ordered[start : start + KEY_CHUNK * 10], strict=True)
         with connections[router.db_for_read(Member)].cursor() as cursor:
+            # One index probe per household (LATERAL … LIMIT 1), whatever the planner
+            # believes of relationship = 'self': a merge join would sort every insured.
             cursor.execute(
-                f"SELECT m.symbol, m.number, m.branch FROM {Member._meta.db_table} AS m"
-                " JOIN unnest(%s::text[], %s::text[]) AS k(symbol, number)"
-                " ON m.symbol = k.symbol AND m.number = k.number WHERE m.relationship = %s",
+                "SELECT k.symbol, k.number, m.branch"
+                " FROM unnest(%s::text[], %s::text[]) AS k(symbol, number)"
+                f" CROSS JOIN LATERAL (SELECT branch FROM {Member._meta.db_table} AS m"
+                " WHERE m.symbol = k.symbol AND m.number = k.number AND m.relationship = %s"
+                " LIMIT 1) AS m",
                 [list(symbols), list(numbers), Member.Relationship.SELF],
             )
             found.update(((symbol, number), branch) for symbol, number, branch in cursor)
