@@ -125,6 +125,7 @@ class SetBasedImport:
         rows = [dict(zip(headers, row, strict=True)) for row in dataset]
         del dataset, values
         existing = self.load_existing(rows)
+        self.clean_columns(rows, offset)
         new, changed = [], []
         for number, row in enumerate(rows, start=offset + 1):
             kind, instance = self.check_row(row, number, existing, result)
@@ -140,6 +141,7 @@ class SetBasedImport:
             if self.progress and self.rows_done % PROGRESS_EVERY == 0:
                 self.progress(self.rows_done, self.rows_total)
         del existing, rows
+        self.cleaned_by_column = {}
         self.refused_rows.clear()
         self.row_problems.clear()
         if not failed and (new or changed):
