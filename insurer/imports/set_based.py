@@ -60,7 +60,7 @@ class SetBasedImport:
             return result
         self.rows_total = total
         self.file_lines = array("l")
-        if self.progress and total >= PROGRESS_EVERY:
+        if self.progress and total >= self.progress_step():
             self.progress(0, total)
         width = len(headers)
         failed = False
@@ -91,6 +91,11 @@ class SetBasedImport:
             if failed or dry_run:
                 transaction.set_rollback(True)
         return result
+
+    progress_every: int | None = None  # rows between two progress calls (PROGRESS_EVERY)
+
+    def progress_step(self) -> int:
+        return self.progress_every or PROGRESS_EVERY
 
     def scan_file(self, records: Iterator) -> tuple[list[str], list[str], int]:
         """Pass 1: (header, its problems, rows) — and ``scan_row`` for every row."""
@@ -126,6 +131,7 @@ class SetBasedImport:
         del dataset, values
         existing = self.load_existing(rows)
         self.clean_columns(rows, offset)
+        step = self.progress_step()
         new, changed = [], []
         for number, row in enumerate(rows, start=offset + 1):
             kind, instance = self.check_row(row, number, existing, result)
@@ -138,7 +144,7 @@ class SetBasedImport:
             else:
                 result.totals[kind] += 1
             self.rows_done += 1
-            if self.progress and self.rows_done % PROGRESS_EVERY == 0:
+            if self.progress and self.rows_done % step == 0:
                 self.progress(self.rows_done, self.rows_total)
         del existing, rows
         self.cleaned_by_column = {}
@@ -147,7 +153,7 @@ class SetBasedImport:
         if not failed and (new or changed):
             failed = not self.write_safely(new, changed, user, result)
         done, total = self.rows_done, self.rows_total
-        if self.progress and done == total >= PROGRESS_EVERY and done % PROGRESS_EVERY:
+        if self.progress and done == total >= step and done % step:
             self.progress(done, total)
         return failed
 
