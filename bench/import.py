@@ -22,8 +22,9 @@ RUNS times each (medians reported), and once (`--big-rows`, default 200,000; 0 t
 with the file: the import streams it).
 
 Each import's seconds are timed inside the child around the command (Django start-up not
-counted); its memory is the child's peak RSS (``os.wait4`` rusage ``ru_maxrss``: the whole
-process, Django included). The floor, measured in the same run on the same files, is what
+counted); its memory is the child's peak RSS (``VmHWM`` read by the child at the end: the
+whole process, Django included; rusage's ``ru_maxrss`` would include the parent's peak,
+inherited through fork and exec). The floor, measured in the same run on the same files, is what
 the database work costs written by hand: read the CSV, COPY it into a scratch table, one
 INSERT … SELECT (a, d) or UPDATE … FROM (b, c) into members_member (members_mynastatus)
 and one INSERT … SELECT into its history table, in one transaction (rolled back so that
@@ -209,13 +210,13 @@ def run_child(
         text=True,
     )
     output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    _, status, _ = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         sys.exit(f"the import failed:\n{output}")
     lines = output.strip().splitlines()
-    seconds = float(lines[-1])
-    return seconds, usage.ru_maxrss / 1024, lines[-2]
+    seconds, peak_kb = lines[-1].split()
+    return float(seconds), int(peak_kb) / 1024, lines[-2]
 
 
 def child(path: str, day: str, resource: str) -> None:
@@ -238,7 +239,18 @@ def child(path: str, day: str, resource: str) -> None:
     )
     seconds = time.perf_counter() - started
     print(stdout.getvalue().strip().splitlines()[-1])
-    print(f"{seconds:.4f}")
+    print(f"{seconds:.4f} {peak_rss_kb()}")
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident set (VmHWM). Not rusage's ru_maxrss: a child started
+    by fork/vfork + exec keeps the parent's peak in it (the kernel folds the old memory's
+    high-water mark into the process's maxrss at exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 # --- the floor ---------------------------------------------------------------------------
