@@ -379,6 +379,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--big-rows", type=int, default=200_000, help="0: no big file")
     parser.add_argument("--runs", type=int, default=1, help="median of this many runs")
+    parser.add_argument(
+        "--first-run",
+        type=int,
+        default=0,
+        help="number the runs from here (on a --database an earlier run changed already)",
+    )
     parser.add_argument("--date", default="2026-11-21")
     parser.add_argument("--database", help="an existing (seeded) database to use as it is")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
@@ -447,8 +453,8 @@ def main() -> None:
             new_path, changed_path = work / f"new-{run}.csv", work / f"changed-{run}.csv"
             status_path = work / f"status-{run}.csv"
             new_members_file(new_path, args.rows, day)
-            changed_rows = changed_members_file(changed_path, args.rows, run)
-            status_rows = status_file(status_path, args.rows, run, day)
+            changed_rows = changed_members_file(changed_path, args.rows, args.first_run + run)
+            status_rows = status_file(status_path, args.rows, args.first_run + run, day)
             for kind, path, rows, resource, measure_floor in (
                 ("new", new_path, args.rows, RESOURCE, lambda p: floor(p, update=False)),
                 ("changed", changed_path, changed_rows, RESOURCE, lambda p: floor(p, update=True)),

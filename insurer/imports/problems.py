@@ -11,6 +11,7 @@ from ..masking import mask_digit_runs
 
 DATABASE_REFUSED = "データベースに書き込めない値です（長すぎる値、使えない文字など）。"
 DATABASE_CONSTRAINT = "データベースの制約に反します（{name}）。"
+MORE_ROWS = "ほか {more:,} 行にも誤りがあります（最初の {shown:,} 行の誤りだけを示しています）。"
 
 
 def database_problem(
@@ -48,6 +49,10 @@ class ImportProblem:
 def import_problems(result: Result, resource) -> list[ImportProblem]:
     """Every problem of an import, in file order, in Japanese."""
     problems = [ImportProblem(None, "", _message(error.error)) for error in result.base_errors]
+    more = getattr(result, "more_invalid_rows", 0)
+    if more:
+        shown_rows = len(result.invalid_rows)
+        problems.append(ImportProblem(None, "", MORE_ROWS.format(more=more, shown=shown_rows)))
     for invalid in result.invalid_rows:
         for attribute, messages in invalid.error_dict.items():
             for message in messages:

@@ -44,6 +44,7 @@ MY_NUMBER_ELSEWHERE = (
     "個人番号と思われる12桁の数字があります。個人番号は my_number の列にだけ入力します。"
 )
 MAX_CELL_LENGTH = 200  # a column not backed by a model field with its own max_length
+MAX_PROBLEM_ROWS = 10_000  # invalid rows whose problems a lean import keeps
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -61,6 +62,16 @@ class LeanResult(Result):
     def append_row_result(self, row_result) -> None:
         if row_result.errors:  # has_errors() reads them here: the rollback depends on it
             super().append_row_result(row_result)
+
+    more_invalid_rows = 0  # invalid rows beyond MAX_PROBLEM_ROWS: counted, not kept
+
+    def append_invalid_row(self, number, row, validation_error) -> None:
+        """An invalid row's problems, not its cells (nothing shows them); past
+        MAX_PROBLEM_ROWS rows only counted, so a file of bad rows stays small."""
+        if len(self.invalid_rows) >= MAX_PROBLEM_ROWS:
+            self.more_invalid_rows += 1
+            return
+        super().append_invalid_row(number, {}, validation_error)
 
     def row_errors(self) -> list:
         return [(row.number, row.errors) for row in self.error_rows]

@@ -5,6 +5,7 @@ is reported on its line even when it lies in a later chunk than the row it refer
 import pytest
 import tablib
 
+import insurer.imports.resource
 import insurer.imports.set_based
 from members.models import Member, MynaStatus, MyNumber
 from tests.importing import (
@@ -111,3 +112,17 @@ def test_a_status_file_streams_and_writes_history(tmp_path, office, chunks_of_tw
         "~",
     )
     assert MynaStatus.objects.get(member__number="1").card == "held"
+
+
+@pytest.mark.django_db
+def test_a_file_of_bad_rows_keeps_a_bounded_list_of_problems(tmp_path, office, monkeypatch):
+    monkeypatch.setattr(insurer.imports.resource, "MAX_PROBLEM_ROWS", 2)
+    lines = [MEMBER_HEADER, *(member_line(number=str(n), sex="9") for n in range(1, 6))]
+    run = run_import(MEMBERS, write_csv(tmp_path, "members.csv", lines))
+    assert not run.ok
+    assert run.problems == [
+        "ファイル全体: ほか 3 行にも誤りがあります（最初の 2 行の誤りだけを示しています）。",
+        "2行目 [sex]: 「9」は使えません。1, 2 のいずれかです。",
+        "3行目 [sex]: 「9」は使えません。1, 2 のいずれかです。",
+    ]
+    assert Member.objects.count() == 0
