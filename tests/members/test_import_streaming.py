@@ -126,3 +126,10 @@ def test_a_file_of_bad_rows_keeps_a_bounded_list_of_problems(tmp_path, office, m
         "3行目 [sex]: 「9」は使えません。1, 2 のいずれかです。",
     ]
     assert Member.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_missing_file_is_a_japanese_command_error(tmp_path, office):
+    run = run_import(MEMBERS, tmp_path / "nowhere.csv")
+    assert not run.ok
+    assert run.error.startswith("ファイルを開けません:")

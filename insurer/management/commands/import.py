@@ -54,8 +54,8 @@ class Command(LibraryImportCommand):
         file_name = options["import_file_name"]
         if resource.set_based and isinstance(format_class, CSV):
             # Streamed: read twice (checked, then written), never held whole.
-            source = self.csv_source(file_name, format_class.encoding)
             try:
+                source = self.csv_source(file_name, format_class.encoding)
                 result = resource.import_set_based(source, dry_run=options["dry_run"])
             except ValueError as error:  # no encoding reads the file
                 raise CommandError(str(error) or "ファイルを読み取れません。") from None
