@@ -11,6 +11,7 @@ NO_HISTORY = {
     "members.MyNumberHashKey",  # one row, rewritten only by rehash_my_numbers
     "members.Flag",
     "insurer.JobRun",
+    "insurer.ImportRun",  # a run of a confirmed import: its progress and its outcome
     "certificates.CertificatePrintLog",
     "certificates.DownloadLog",
     # A batch's rendering state (progress, attempts, which worker): the batch's own history

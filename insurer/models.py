@@ -1,4 +1,5 @@
 from axes.models import AccessAttempt
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -268,3 +269,45 @@ class LoginLock(AccessAttempt):
         proxy = True
         verbose_name = "ログインのロック"
         verbose_name_plural = "ログインのロック"
+
+
+class ImportRun(models.Model):
+    """One confirmed admin import, run in the background (a Celery task): the record the
+    progress page reads. ``rows_done`` is written while the import's own transaction is
+    still open (on PostgreSQL through a second connection), so a clerk sees it move."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "待機中"
+        RUNNING = "running", "取込中"
+        SUCCEEDED = "succeeded", "完了"
+        FAILED = "failed", "失敗"
+
+    resource = models.CharField("取込の種類", max_length=200)
+    file_name = models.CharField("ファイル名", max_length=255, blank=True)
+    upload_name = models.CharField("一時ファイル", max_length=255)
+    input_format = models.CharField("形式", max_length=10)
+    encoding = models.CharField("文字コード", max_length=30, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="実行者",
+    )
+    status = models.CharField("状態", max_length=10, choices=Status.choices, default="queued")
+    rows_done = models.PositiveIntegerField("処理済みの行", default=0)
+    rows_total = models.PositiveIntegerField("行数", default=0)
+    counts = models.JSONField("件数", default=dict, blank=True)
+    problems = models.JSONField("誤り", default=list, blank=True)
+    problems_total = models.PositiveIntegerField("誤りの件数", default=0)
+    created_at = models.DateTimeField("受付", auto_now_add=True)
+    finished_at = models.DateTimeField("終了", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "ファイル取込の実行"
+        verbose_name_plural = "ファイル取込の実行"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} {self.get_status_display()}"

@@ -3,13 +3,15 @@
 Column mapping and cell checks only; what a row means is decided by services and rules.
 """
 
+from functools import cached_property
+
 from django.core.exceptions import ValidationError
 from django.db import connections, router
 from import_export import resources
 from import_export.fields import Field
 from import_export.instance_loaders import BaseInstanceLoader
 
-from insurer.bulk import bulk_insert_with_history, bulk_save_with_history
+from insurer.bulk import bulk_insert_with_history, bulk_save_with_history, instance_maker
 from insurer.imports import (
     CodeWidget,
     DateWidget,
@@ -138,6 +140,27 @@ def members_by_key(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str
     return {(m.office_id, m.number, m.branch): m for m in members}
 
 
+def member_ids_by_key(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+    """{(symbol, number, branch): member id} for the stored members with these keys."""
+    if not keys:
+        return {}
+    if connections[router.db_for_read(Member)].vendor != "postgresql":
+        wanted = set(keys)
+        rows = _members_named(
+            wanted, Member.objects.values_list("office_id", "number", "branch", "pk")
+        )
+        return {(s, n, b): pk for s, n, b, pk in rows if (s, n, b) in wanted}
+    symbols, numbers, branches = (list(column) for column in zip(*keys, strict=True))
+    with connections[router.db_for_read(Member)].cursor() as cursor:
+        cursor.execute(
+            f"SELECT m.symbol, m.number, m.branch, m.id FROM {Member._meta.db_table} AS m"
+            " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(symbol, number, branch)"
+            " ON m.symbol = k.symbol AND m.number = k.number AND m.branch = k.branch",
+            [symbols, numbers, branches],
+        )
+        return {(s, n, b): pk for s, n, b, pk in cursor}
+
+
 def insured_branches(households: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """{(symbol, number): branch of its insured person} for the stored households named."""
     insured = Member.objects.filter(relationship=Member.Relationship.SELF)
@@ -154,10 +177,14 @@ def insured_branches(households: set[tuple[str, str]]) -> dict[tuple[str, str], 
     for start in range(0, len(ordered), KEY_CHUNK * 10):
         symbols, numbers = zip(*ordered[start : start + KEY_CHUNK * 10], strict=True)
         with connections[router.db_for_read(Member)].cursor() as cursor:
+            # One index probe per household (LATERAL … LIMIT 1), whatever the planner
+            # believes of relationship = 'self': a merge join would sort every insured.
             cursor.execute(
-                f"SELECT m.symbol, m.number, m.branch FROM {Member._meta.db_table} AS m"
-                " JOIN unnest(%s::text[], %s::text[]) AS k(symbol, number)"
-                " ON m.symbol = k.symbol AND m.number = k.number WHERE m.relationship = %s",
+                "SELECT k.symbol, k.number, m.branch"
+                " FROM unnest(%s::text[], %s::text[]) AS k(symbol, number)"
+                f" CROSS JOIN LATERAL (SELECT branch FROM {Member._meta.db_table} AS m"
+                " WHERE m.symbol = k.symbol AND m.number = k.number AND m.relationship = %s"
+                " LIMIT 1) AS m",
                 [list(symbols), list(numbers), Member.Relationship.SELF],
             )
             found.update(((symbol, number), branch) for symbol, number, branch in cursor)
@@ -260,35 +287,49 @@ class MemberResource(StrictModelResource):
     def dehydrate_my_number(self, member: Member) -> str:
         return ""
 
-    # --- once per file ---------------------------------------------------------------
+    # --- once per file, then once per chunk --------------------------------------------
 
-    def prepare(self, dataset) -> None:
+    def start_file(self, headers: list[str]) -> None:
+        super().start_file(headers)
+        self.households_with_insured = set()  # (symbol, number) with a self row, file or register
+        self.households_looked_up: set[tuple[str, str]] = set()
+        self.insured_branch = {}
+        self.first_row_of_hash: dict[str, int] = {}  # My Number look-up hash -> first row
+        self.fields["symbol"].widget.known = {}
+        index = self.column_index
+        self._scan_columns = (index["symbol"], index["number"], index["relationship"])
+
+    def scan_row(self, cells: list) -> None:
+        """Pass 1: the households the file gives an insured person (a dependent's row may
+        come before its insured person's)."""
+        symbol, number, relationship = self._scan_columns
+        if cell_text(cells[relationship]) == Member.Relationship.SELF:
+            self.households_with_insured.add((cell_text(cells[symbol]), cell_text(cells[number])))
+
+    def prepare(self, dataset, offset: int = 0) -> None:
         if not dataset.height:
             return
         symbols_column = _column(dataset, "symbol")
-        symbols = set(symbols_column)
-        self.fields["symbol"].widget.known = Office.objects.in_bulk(symbols, field_name="symbol")
-        self.households_with_insured = {
-            (symbol, number)
-            for symbol, number, relationship in zip(
-                symbols_column,
-                _column(dataset, "number"),
-                _column(dataset, "relationship"),
-                strict=True,
-            )
-            if relationship == Member.Relationship.SELF
-        }
+        offices = self.fields["symbol"].widget.known
+        unseen = set(symbols_column) - offices.keys()
+        if unseen:
+            offices.update(Office.objects.in_bulk(unseen, field_name="symbol"))
         households = set(zip(symbols_column, _column(dataset, "number"), strict=True))
-        self.insured_branch = insured_branches(households)
-        self.households_with_insured.update(self.insured_branch)
-        self.take_my_numbers(dataset)
+        households -= self.households_looked_up
+        self.households_looked_up |= households
+        for household, branch in insured_branches(households).items():
+            self.insured_branch.setdefault(household, branch)  # the register's, before any row
+            self.households_with_insured.add(household)
+        self.take_my_numbers(dataset, offset)
 
-    def take_my_numbers(self, dataset) -> None:
+    def take_my_numbers(self, dataset, offset: int = 0) -> None:
         """Move My Numbers out of the dataset (masked there), check them all at once."""
-        first_row_of_hash: dict[str, int] = {}
+        self.my_numbers, self.my_number_digests, self.my_number_problems = {}, {}, {}
+        first_row_of_hash = self.first_row_of_hash
         raws = _column(dataset, "my_number")
         keys = vault.EncryptionKeys() if any(raws) else None  # the hash key checked once
-        for number, raw in enumerate(raws, start=1):
+        chunk_digests = []
+        for number, raw in enumerate(raws, start=offset + 1):
             if not raw:
                 continue
             error = my_number_error(raw)
@@ -297,20 +338,25 @@ class MemberResource(StrictModelResource):
                 continue
             plain = normalize_my_number(raw)
             digest = keys.lookup_hash(plain)
-            if digest in first_row_of_hash:
-                self.my_number_problems[number] = MY_NUMBER_TWICE.format(
-                    first=self.line_of(first_row_of_hash[digest])
-                )
+            first = first_row_of_hash.setdefault(digest, number)
+            if first != number:
+                self.my_number_problems[number] = MY_NUMBER_TWICE.format(first=self.line_of(first))
                 continue
-            first_row_of_hash[digest] = number
+            chunk_digests.append(digest)
             self.my_number_digests[number] = digest
             self.my_numbers[number] = plain
-        self.my_number_owner = {
-            digest: (symbol, number, branch)
-            for digest, symbol, number, branch in MyNumber.objects.filter(
-                lookup_hash__in=first_row_of_hash
-            ).values_list("lookup_hash", "member__office_id", "member__number", "member__branch")
-        }
+        self.my_number_owner = (
+            {
+                digest: (symbol, number, branch)
+                for digest, symbol, number, branch in MyNumber.objects.filter(
+                    lookup_hash__in=chunk_digests
+                ).values_list(
+                    "lookup_hash", "member__office_id", "member__number", "member__branch"
+                )
+            }
+            if chunk_digests
+            else {}
+        )
         index = dataset.headers.index("my_number")
         del dataset["my_number"]
         dataset.insert_col(
@@ -363,23 +409,45 @@ class MemberResource(StrictModelResource):
         "is_certificate_requested",
     )
 
+    # What the model's full_clean would still check once the widgets and the cell checks
+    # (every column's length, StrictModelResource.check_cells) have run: the postal code's
+    # pattern and the remuneration's range; then Member.clean (ID-4, registered names).
+    FIELDS_LEFT_TO_CLEAN = ("postal_code", "standard_monthly_remuneration")
+
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
-        """Field validation by the model; its constraints checked here from what the file
-        and the register say, not with a query per constraint per row (the database
-        constraints stay as the last guard). The office came from the offices loaded for
-        the file, so it is not looked up again."""
+        """Field validation by the model where no widget has done it; its constraints
+        checked here from what the file and the register say, not with a query per
+        constraint per row (the database constraints stay as the last guard)."""
         errors = dict(import_validation_errors or {})
-        exclude = [*errors, *self.CHECKED_BY_WIDGET]
-        if instance.office_id and instance.office_id in self.fields["symbol"].widget.known:
-            exclude.append("office")
-        try:
-            instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
-        except ValidationError as error:
-            errors = error.update_error_dict(errors)
+        if not (instance.office_id and instance.office_id in self.fields["symbol"].widget.known):
+            exclude = [*errors, *self.CHECKED_BY_WIDGET]  # not the usual row: every check
+            try:
+                instance.full_clean(
+                    exclude=exclude, validate_unique=False, validate_constraints=False
+                )
+            except ValidationError as error:
+                errors = error.update_error_dict(errors)
+        else:
+            for name in self.FIELDS_LEFT_TO_CLEAN:
+                if name in errors:
+                    continue
+                field = self._model_fields[name]
+                try:
+                    setattr(instance, name, field.clean(getattr(instance, name), instance))
+                except ValidationError as error:
+                    errors.setdefault(name, []).extend(error.messages)
+            try:
+                instance.clean()
+            except ValidationError as error:
+                errors = error.update_error_dict(errors)
         for column, message in self.constraint_problems(instance):
             errors.setdefault(column, []).append(message)
         if errors:
             raise ValidationError(errors)
+
+    @cached_property
+    def _model_fields(self) -> dict:
+        return {field.name: field for field in Member._meta.concrete_fields}
 
     def constraint_problems(self, member: Member):
         if member.lost_on and member.acquired_on and member.lost_on <= member.acquired_on:
@@ -409,6 +477,13 @@ class MemberResource(StrictModelResource):
     def load_existing(self, rows: list[dict]) -> dict:
         return members_by_key([self.row_key(row) for row in rows])
 
+    @cached_property
+    def new_member(self):
+        return instance_maker(Member)
+
+    def init_instance(self, row=None) -> Member:
+        return self.new_member()
+
     def unchanged(self, instance: Member, before: tuple) -> bool:
         return super().unchanged(instance, before) and not self._my_number_changes(instance)
 
@@ -416,13 +491,20 @@ class MemberResource(StrictModelResource):
         """The chunk's members with their history ('+' and '~'), then their My Numbers."""
         bulk_insert_with_history(new, Member, reason=self.change_reason, user=user)
         bulk_save_with_history(changed, Member, reason=self.change_reason, user=user)
-        numbers = {}
+        numbers, digests = {}, {}
         for member in (*new, *changed):
             plain = self.my_numbers.get(member._import_row_number)
             if plain is not None:
                 numbers[member.pk] = plain
+                digests[member.pk] = self.my_number_digests[member._import_row_number]
         if numbers:
-            my_numbers_register_bulk(numbers=numbers, user=user, reason=self.change_reason)
+            my_numbers_register_bulk(
+                numbers=numbers,
+                digests=digests,
+                new_member_ids={member.pk for member in new},
+                user=user,
+                reason=self.change_reason,
+            )
 
     def before_import_row(self, row, row_number=None, **kwargs) -> None:
         self._current_row = row_number
@@ -486,17 +568,35 @@ class MynaStatusResource(StrictModelResource):
         self.statuses: dict[int, MynaStatus] = {}
         self.stale_lines: list[int] = []
 
-    def prepare(self, dataset) -> None:
-        keys = _keys(dataset)
-        symbols = {symbol for symbol, _, _ in keys}
-        self.members = {
-            (symbol, number, branch): pk
-            for pk, symbol, number, branch in Member.objects.filter(
-                office_id__in=symbols
-            ).values_list("pk", "office_id", "number", "branch")
-            if (symbol, number, branch) in keys
-        }
+    def prepare(self, dataset, offset: int = 0) -> None:
+        """The chunk's members (by key, one join) and their stored statuses."""
+        self.members = member_ids_by_key(list(_keys(dataset)))
         self.statuses = MynaStatus.objects.in_bulk(list(self.members.values()))
+
+    # --- the set-based path (the `import` command and the admin's confirmation) -----------
+
+    set_based = True
+    # What decides whether a stored status changed: every value a row may set.
+    COMPARED = ("card", "registration", "ecert_expires_on", "as_of", "dereg_requested_on")
+
+    def compared_attributes(self) -> list[str]:
+        return list(self.COMPARED)
+
+    def load_existing(self, rows: list[dict]) -> dict:
+        statuses = self.statuses
+        return {key: statuses[pk] for key, pk in self.members.items() if pk in statuses}
+
+    def init_instance(self, row=None) -> MynaStatus:
+        key = _key(row)
+        member_id = self.members.get(key)
+        if member_id is None:
+            raise ValidationError({"symbol": UNKNOWN_MEMBER.format(key=shown("-".join(key)))})
+        return MynaStatus(member_id=member_id)
+
+    def write_chunk(self, new: list[MynaStatus], changed: list[MynaStatus], *, user) -> None:
+        """The chunk's statuses with their history ('+' and '~')."""
+        bulk_insert_with_history(new, MynaStatus, reason=self.change_reason, user=user)
+        bulk_save_with_history(changed, MynaStatus, reason=self.change_reason, user=user)
 
     def get_or_init_instance(self, instance_loader, row):
         key = _key(row)

@@ -8,9 +8,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
 
-from insurer.bulk import bulk_insert, bulk_insert_with_history, bulk_save_with_history
+from insurer.bulk import (
+    bulk_insert,
+    bulk_insert_with_history,
+    bulk_save_with_history,
+    instance_maker,
+)
 from insurer.history import history_user, save_with_history
 
 from . import vault
@@ -385,20 +389,31 @@ def my_numbers_purge_expired(*, as_of: date, retention_years: int) -> int:
 
 @transaction.atomic
 def my_numbers_register_bulk(
-    *, numbers: dict[int, str], user: AbstractBaseUser | None, reason: str
+    *,
+    numbers: dict[int, str],
+    user: AbstractBaseUser | None,
+    reason: str,
+    digests: dict[int, str] | None = None,
+    new_member_ids: frozenset[int] | set[int] = frozenset(),
 ) -> int:
     """`my_number_register` for many members at once ({member id: valid plain number}),
-    for imports: a few queries per file instead of five per row. Numbers must already be
-    validated and free (the import checks both for the whole file first)."""
+    for imports: a few queries per chunk instead of five per row. Numbers must already be
+    validated and free (the import checks both for the whole file first). `digests`
+    ({member id: look-up hash}) are the hashes the import computed already;
+    `new_member_ids` were inserted by the same import and have no number stored yet."""
     keys = vault.EncryptionKeys()
-    existing = MyNumber.objects.in_bulk(list(numbers))
+    new_number, new_log = instance_maker(MyNumber), instance_maker(MyNumberAccessLog)
+    stored = [member_id for member_id in numbers if member_id not in new_member_ids]
+    existing = MyNumber.objects.in_bulk(stored) if stored else {}
     created, changed, logs = [], [], []
+    recorded_user = history_user(user)
+    user_id = recorded_user.pk if recorded_user is not None else None
     for member_id, plain in numbers.items():
-        digest = keys.lookup_hash(plain)
+        digest = digests[member_id] if digests else keys.lookup_hash(plain)
         record = existing.get(member_id)
         if record is not None and record.lookup_hash == digest:
             continue
-        target = record or MyNumber(member_id=member_id)
+        target = record or new_number(member_id=member_id)
         target.ciphertext, target.lookup_hash, target.last4 = (
             keys.encrypt(plain),
             digest,
@@ -406,16 +421,8 @@ def my_numbers_register_bulk(
         )
         (changed if record else created).append(target)
         action = MyNumberAccessLog.Action.CHANGE if record else MyNumberAccessLog.Action.REGISTER
-        logs.append(
-            MyNumberAccessLog(
-                member_id=member_id, user=history_user(user), action=action, reason=reason
-            )
-        )
-    bulk_insert_with_history(created, MyNumber, reason=reason)
-    for record in changed:
-        record._change_reason, record._history_user = reason, history_user(user)
-    bulk_update_with_history(
-        changed, MyNumber, ["ciphertext", "lookup_hash", "last4"], batch_size=1000
-    )
+        logs.append(new_log(member_id=member_id, user_id=user_id, action=action, reason=reason))
+    bulk_insert_with_history(created, MyNumber, reason=reason, user=user)
+    bulk_save_with_history(changed, MyNumber, reason=reason, user=user)
     bulk_insert(logs, MyNumberAccessLog)
     return len(logs)

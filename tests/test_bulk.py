@@ -32,3 +32,21 @@ def test_bulk_insert_writes_rows_and_history(office):
     assert MynaStatus.objects.count() == MynaStatus.history.count() == 5
     # the sequence moved on: an ordinary save after a bulk insert does not collide
     assert MemberFactory(office=office, number="99").pk > max(m.pk for m in created)
+
+
+@pytest.mark.parametrize(
+    "model_path", ["members.Member", "members.MyNumber", "members.MyNumberAccessLog"]
+)
+def test_instance_maker_makes_what_the_model_makes(model_path):
+    from django.apps import apps
+
+    from insurer.bulk import instance_maker
+
+    model = apps.get_model(model_path)
+    values = {"member_id": 7} if model_path != "members.Member" else {"number": "12"}
+    made, plain = instance_maker(model)(**values), model(**values)
+    skip = {"_state", "created_at", "registered_at", "at", "updated_at"}
+    assert {k: v for k, v in made.__dict__.items() if k not in skip} == {
+        k: v for k, v in plain.__dict__.items() if k not in skip
+    }
+    assert made._state.adding and made.pk == plain.pk

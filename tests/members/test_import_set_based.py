@@ -10,6 +10,7 @@ the database as it was, even after earlier chunks were written.
 import pytest
 
 import insurer.imports
+import insurer.imports.set_based
 from members.models import Member, MyNumber, MyNumberAccessLog
 from members.resources import MemberResource
 from tests.importing import MEMBER_HEADER, member_line, run_import, write_csv
@@ -144,7 +145,9 @@ def test_a_bad_row_after_written_chunks_leaves_the_register_as_it_was(
 ):
     assert run_import(MEMBERS, write_csv(tmp_path, "first.csv", FIRST)).ok
     before = snapshot()
-    monkeypatch.setattr(insurer.imports, "SET_CHUNK", 2)  # chunks written before the bad row
+    monkeypatch.setattr(
+        insurer.imports.set_based, "SET_CHUNK", 2
+    )  # chunks written before the bad row
     lines = [
         MEMBER_HEADER,
         member_line(number="2", family="高橋", given="一郎", family_kana="タカハシ", address="新"),

@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import insurer.imports
+import insurer.imports.set_based
 from insurer.imports import database_problem
 from members.models import Member, MynaStatus, MyNumber
 from tests.factories import MemberFactory, MynaStatusFactory
@@ -273,7 +274,7 @@ def test_the_command_reports_progress_on_stderr(tmp_path, office, monkeypatch):
     import importlib
 
     command = importlib.import_module("insurer.management.commands.import")
-    monkeypatch.setattr(insurer.imports, "PROGRESS_EVERY", 2)
+    monkeypatch.setattr(insurer.imports.set_based, "PROGRESS_EVERY", 2)
     monkeypatch.setattr(command, "PROGRESS_FROM", 2)
     lines = [member_line(number=str(n)) for n in range(1, 6)]
     run = import_members(tmp_path, lines)
@@ -282,6 +283,7 @@ def test_the_command_reports_progress_on_stderr(tmp_path, office, monkeypatch):
         "読み込み完了: 5 行。取り込みを始めます。",
         "取込中: 2 / 5 行",
         "取込中: 4 / 5 行",
+        "取込中: 5 / 5 行",  # the last line says every row is done
     ]
     assert Member.objects.count() == 5
 
@@ -325,7 +327,7 @@ def test_a_database_refusal_past_the_checks_is_a_japanese_problem_on_its_line(
     switched off, so a NUL byte reaches PostgreSQL / SQLite)."""
     from insurer.imports import DATABASE_REFUSED, StrictModelResource
 
-    monkeypatch.setattr(StrictModelResource, "check_cells", lambda self, dataset: None)
+    monkeypatch.setattr(StrictModelResource, "check_cells", lambda self, dataset, offset=0: None)
     run = import_members(tmp_path, [member_line(), member_line(number="2", family="山\x00田")])
     if run.ok and connection.vendor == "sqlite":  # SQLite stores a NUL
         assert Member.objects.count() == 2

@@ -6,9 +6,11 @@ Same arguments as the library's command. Differences (spec/files.md):
 - every invalid row is printed as ``N行目 [column]: reason`` and the command exits 1,
   having written nothing;
 - on success it prints the counts, including rows skipped as stale;
+- a CSV file of a set-based resource (members, status) is streamed: read once to check
+  the header, count the rows and note the households, then again in chunks that are
+  checked and written (memory flat in the file's size); other files are read whole;
 - every 10,000 rows it writes a progress line to stderr (``取込中: 50,000 / 200,000 行``),
-  and it keeps no per-row result (only the problems and the counts): memory grows with
-  the file's rows, not with what the import does to them. README "Files" has the limit.
+  and it keeps no per-row result (only the problems and the counts).
 """
 
 import importlib
@@ -18,7 +20,7 @@ from django.core.management.base import CommandError
 from import_export.command_utils import get_format_class, get_resource_class
 from import_export.results import RowResult
 
-from insurer.imports import CSV, import_day, import_problems, shown
+from insurer.imports import CSV, CsvSource, import_day, import_problems, shown
 from insurer.management.job_command import parse_job_date
 
 # The library's module is named `import`, a keyword, so it cannot be imported by name.
@@ -49,13 +51,25 @@ class Command(LibraryImportCommand):
             raise CommandError("取り込みを中止しました。")
         resource = get_resource_class(options["resource"])(progress=self.progress, lean=True)
         format_class = self.format_class(options)
-        dataset = self.read_dataset(options["import_file_name"], format_class)
-        if len(dataset) >= PROGRESS_FROM:
-            self.stderr.write(f"読み込み完了: {len(dataset):,} 行。取り込みを始めます。")
-
-        result = resource.import_data(
-            dataset, dry_run=options["dry_run"], raise_errors=options["raise_errors"]
-        )
+        file_name = options["import_file_name"]
+        if resource.set_based and isinstance(format_class, CSV):
+            # Streamed: read twice (checked, then written), never held whole.
+            try:
+                source = self.csv_source(file_name, format_class.encoding)
+                result = resource.import_set_based(source, dry_run=options["dry_run"])
+            except ValueError as error:  # no encoding reads the file
+                raise CommandError(str(error) or "ファイルを読み取れません。") from None
+            except OSError as error:
+                raise CommandError(
+                    f"ファイルを開けません: {file_name}（{error.strerror}）"
+                ) from None
+        else:
+            dataset = self.read_dataset(file_name, format_class)
+            if len(dataset) >= PROGRESS_FROM:
+                self.stderr.write(f"読み込み完了: {len(dataset):,} 行。取り込みを始めます。")
+            result = resource.import_data(
+                dataset, dry_run=options["dry_run"], raise_errors=options["raise_errors"]
+            )
 
         problems = import_problems(result, resource)
         if problems:
@@ -77,7 +91,10 @@ class Command(LibraryImportCommand):
         self.stdout.write(summary + "。")
 
     def progress(self, done: int, total: int) -> None:
-        self.stderr.write(f"取込中: {done:,} / {total:,} 行")
+        if done == 0:
+            self.stderr.write(f"読み込み完了: {total:,} 行。取り込みを始めます。")
+        else:
+            self.stderr.write(f"取込中: {done:,} / {total:,} 行")
         self.stderr.flush()
 
     @staticmethod
@@ -88,6 +105,13 @@ class Command(LibraryImportCommand):
         return get_format_class(
             options.get("format"), options["import_file_name"], options.get("encoding")
         )
+
+    @staticmethod
+    def csv_source(file_name: str, encoding: str | None) -> CsvSource:
+        if file_name == "-":
+            return CsvSource.from_bytes(sys.stdin.buffer.read(), encoding)
+        open(file_name, "rb").close()  # a missing file is said before anything else
+        return CsvSource.from_path(file_name, encoding)
 
     @staticmethod
     def read_dataset(file_name: str, format_class):
