@@ -165,6 +165,9 @@ PRIVATE_FILES_ROOT = Path(
     or os.environ.get("DJANGO_MEDIA_ROOT")
     or BASE_DIR / "private"
 )
+# Uploads between an import's preview and its confirmation (encrypted), read by the Celery
+# worker that runs the confirmed import: a directory the web and the workers share.
+IMPORT_UPLOADS_ROOT = Path(os.environ.get("IMPORT_UPLOADS_ROOT") or PRIVATE_FILES_ROOT / "imports")
 # Behind a proxy: the internal location that maps to PRIVATE_FILES_ROOT (e.g.
 # "/protected/"); the view then answers with X-Accel-Redirect instead of the bytes.
 PROTECTED_DOWNLOADS_ACCEL_PREFIX = os.environ.get("PROTECTED_DOWNLOADS_ACCEL_PREFIX", "")

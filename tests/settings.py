@@ -9,6 +9,8 @@ that must start without keys is given an environment without them.
 
 import os
 import secrets
+import tempfile
+from pathlib import Path
 
 from cryptography.fernet import Fernet
 
@@ -23,6 +25,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # tests/insurer/test_priority.py sets it where it checks it.
 JOB_NICENESS = 0
 AXES_ENABLED = True
+# Import uploads (encrypted) in the system's temporary directory, not in the checkout.
+IMPORT_UPLOADS_ROOT = Path(tempfile.gettempdir()) / "insurer-test-imports"
 
 # The suite renders pages without running collectstatic first: the manifest storage
 # would refuse every {% static %} it has no entry for. The production shape, manifest

@@ -4,7 +4,6 @@ import base64
 import contextlib
 import hashlib
 import os
-import tempfile
 import time
 
 from cryptography.fernet import Fernet
@@ -16,6 +15,9 @@ class EncryptedTempStorage(TempFolderStorage):
     """Keeps an uploaded file between preview and confirmation encrypted on disk.
 
     A member file carries My Numbers; the library's default leaves it in /tmp as is.
+    The files live in IMPORT_UPLOADS_ROOT (by default `imports/` in PRIVATE_FILES_ROOT, the
+    volume the web and the workers share), so that a worker on another container or
+    machine finds the upload the web process stored.
     Files are named ``insurer-import-<random>``; ``remove_abandoned`` deletes those older
     than UPLOAD_MAX_AGE (a preview nobody confirmed), and ``StrictImportMixin`` removes
     the file as soon as a preview fails or an import is confirmed.
@@ -44,8 +46,15 @@ class EncryptedTempStorage(TempFolderStorage):
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.get_full_path())
 
+    @staticmethod
+    def directory() -> str:
+        """IMPORT_UPLOADS_ROOT, made (owner only) if missing."""
+        path = os.fspath(settings.IMPORT_UPLOADS_ROOT)
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        return path
+
     def get_full_path(self) -> str:
-        return os.path.join(tempfile.gettempdir(), os.path.basename(self.name))
+        return os.path.join(self.directory(), os.path.basename(self.name))
 
     def _open(self, mode="rb"):
         if not self.name:
@@ -60,7 +69,7 @@ class EncryptedTempStorage(TempFolderStorage):
     def remove_abandoned(cls) -> int:
         """Delete uploads older than UPLOAD_MAX_AGE; returns how many."""
         removed, limit = 0, time.time() - cls.UPLOAD_MAX_AGE
-        with os.scandir(tempfile.gettempdir()) as entries:
+        with os.scandir(cls.directory()) as entries:
             for entry in entries:
                 if entry.name.startswith(cls.PREFIX) and entry.stat().st_mtime < limit:
                     with contextlib.suppress(FileNotFoundError):

@@ -2,7 +2,6 @@
 
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ IMPORT_URL = "admin:members_member_import"
 
 def uploads() -> set[str]:
     return {
-        n for n in os.listdir(tempfile.gettempdir()) if n.startswith(EncryptedTempStorage.PREFIX)
+        n for n in os.listdir(EncryptedTempStorage.directory()) if n.startswith(EncryptedTempStorage.PREFIX)
     }
 
 
@@ -70,7 +69,7 @@ def test_a_confirmed_import_removes_the_file_and_a_second_confirm_is_a_message(
     confirm = response.context["confirm_form"]
     waiting = uploads() - before
     assert len(waiting) == 1
-    assert b"983205673214" not in Path(tempfile.gettempdir(), *waiting).read_bytes()
+    assert b"983205673214" not in Path(EncryptedTempStorage.directory(), *waiting).read_bytes()
     data = {name: confirm[name].value() for name in confirm.fields}
     url = reverse("admin:members_member_process_import")
     assert clerk_client.post(url, data).status_code == 302
@@ -85,7 +84,7 @@ def test_a_confirmed_import_removes_the_file_and_a_second_confirm_is_a_message(
 def test_an_abandoned_preview_is_removed_after_two_hours(clerk_client, office):
     response = upload(clerk_client, [MEMBER_HEADER, member_line()])
     name = response.context["confirm_form"]["import_file_name"].value()
-    path = Path(tempfile.gettempdir(), name)
+    path = Path(EncryptedTempStorage.directory(), name)
     assert path.exists()
     old = time.time() - EncryptedTempStorage.UPLOAD_MAX_AGE - 60
     os.utime(path, (old, old))
