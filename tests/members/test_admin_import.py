@@ -19,7 +19,9 @@ IMPORT_URL = "admin:members_member_import"
 
 def uploads() -> set[str]:
     return {
-        n for n in os.listdir(EncryptedTempStorage.directory()) if n.startswith(EncryptedTempStorage.PREFIX)
+        n
+        for n in os.listdir(EncryptedTempStorage.directory())
+        if n.startswith(EncryptedTempStorage.PREFIX)
     }
 
 
