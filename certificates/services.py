@@ -12,8 +12,9 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_update_with_history
 
+from insurer.bulk import bulk_insert, bulk_insert_with_history
 from insurer.history import save_with_history
 from insurer.imports import escape_formula
 from insurer.jobs import MAX_TAKEOVERS, advisory_lock
@@ -21,9 +22,26 @@ from insurer.masking import mask_digit_runs
 from insurer.models import InsurerSettings, Office
 from insurer.selectors import insurer_settings_get
 from members.models import Member
-from members.selectors import member_insured_of, members_active_on
+from members.selectors import members_active_on
 from members.services import myna_status_request_deregistration
 
+from .issuance import (
+    NO_NEED as NO_NEED,
+)
+from .issuance import (
+    NO_PERIOD as NO_PERIOD,
+)
+from .issuance import (
+    NOT_ACTIVE as NOT_ACTIVE,
+)
+from .issuance import (
+    NOT_LIVE,
+    OVERLAP,
+    REISSUE,
+    RENEW,
+    IssueRequest,
+    certificates_issue_bulk,
+)
 from .models import (
     Application,
     Certificate,
@@ -46,45 +64,23 @@ from .pdf import (
     render_cover_sheets,
     render_notices,
 )
-from .rules import (
-    certificate_caps,
-    certificate_valid_until,
-    reissue_valid_until,
-    renewal_starts_on,
-)
 from .selectors import (
-    certificate_in_effect,
     current_certificate,
     envelopes_awaiting_resend,
     member_need_reason,
-    printed_fields,
-    require_insurer,
-    validity_policy,
 )
 
-OVERLAP = "この期間に有効な資格確認書がすでにあります（同じ人に重なる期間の確認書は出せません）。"
-NO_PERIOD = "資格の終わりが近いため、有効期間を取れません（有効期限が交付日より前になります）。"
-NO_NEED = "今日の時点で資格確認書を交付する理由がありません。"
 NOT_DECIDER = "申請を決裁する権限がありません（管理者の操作です）。"
 ALREADY_DECIDED = "この申請は決裁済みです。"
-NOT_LIVE = "有効な資格確認書ではないため、この操作はできません。"
-NOT_ACTIVE = "資格を喪失しているため再交付できません（返納を依頼してください）。"
 
 
-def certificate_check_overlap(
-    *, member: Member, valid_from: date, valid_until: date, ignore=None
-) -> None:
-    """ONE-1 for every database (PostgreSQL also enforces it with a constraint)."""
-    overlapping = Certificate.objects.filter(
-        member=member,
-        status__in=Certificate.LIVE,
-        valid_from__lte=valid_until,
-        valid_until__gte=valid_from,
-    )
-    if ignore is not None:
-        overlapping = overlapping.exclude(pk=ignore.pk)
-    if overlapping.exists():
-        raise ValidationError(OVERLAP)
+def _issue_one(request: IssueRequest, *, issued_on: date, batch, user) -> Certificate:
+    """One request through the bulk computation (certificates/issuance.py): the clerk's
+    case is the batch's code called with one row."""
+    (outcome,) = certificates_issue_bulk([request], issued_on=issued_on, batch=batch, user=user)
+    if outcome.error:
+        raise ValidationError(outcome.error)
+    return outcome.certificate
 
 
 @transaction.atomic
@@ -103,43 +99,15 @@ def certificate_issue(
     A renewal starts the day after `renews` ends; a reissue (reason `reissue`)
     supersedes `supersedes` and keeps its end unless a cap now ends earlier.
     """
-    insurer = require_insurer()
-    insured = member_insured_of(member=member)
-    valid_from = renewal_starts_on(renews.valid_until) if renews else issued_on
-    person = {
-        "valid_from": valid_from,
-        "birth_date": member.birth_date,
-        "voluntary_until": member.voluntary_until,
-        "residence_expires_on": member.residence_expires_on,
-        "insured_birth_date": insured.birth_date if insured else None,
-    }
-    if supersedes is not None:
-        valid_until = reissue_valid_until(
-            old_valid_until=supersedes.valid_until, capped_valid_until=certificate_caps(**person)
-        )
-    else:
-        valid_until = certificate_valid_until(**person, reason=reason, policy=validity_policy())
-    if valid_until < valid_from:
-        raise ValidationError(NO_PERIOD)
+    request = IssueRequest(
+        member_id=member.pk,
+        reason=reason,
+        renews_id=renews.pk if renews else None,
+        supersedes_id=supersedes.pk if supersedes else None,
+    )
+    certificate = _issue_one(request, issued_on=issued_on, batch=batch, user=user)
     if supersedes is not None:
         supersedes.status = Certificate.Status.SUPERSEDED
-        save_with_history(supersedes, reason="再交付により無効", user=user)
-    certificate_check_overlap(member=member, valid_from=valid_from, valid_until=valid_until)
-    certificate = Certificate(
-        member=member,
-        batch=batch,
-        reason=reason,
-        issued_on=issued_on,
-        valid_from=valid_from,
-        valid_until=valid_until,
-        supersedes=supersedes,
-        renews=renews,
-        **printed_fields(member=member, insured=insured, insurer=insurer, valid_from=valid_from),
-    )
-    label = "再交付" if supersedes else "更新" if renews else "交付"
-    save_with_history(
-        certificate, reason=f"資格確認書を{label}（{certificate.get_reason_display()}）", user=user
-    )
     return certificate
 
 
@@ -196,14 +164,10 @@ def _certificate_issue_for_need(
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{SINGLE_ISSUE_LOCK_TIMEOUT}'")
-    reason = member_need_reason(member, issued_on)
-    if reason is None:
-        raise ValidationError(NO_NEED)
     if batch is None:
         batch = IssueBatch.objects.create(kind=IssueBatch.Kind.SINGLE, issued_on=issued_on)
-    certificate = certificate_issue(
-        member=member, reason=reason, issued_on=issued_on, batch=batch, user=user
-    )
+    request = IssueRequest(member_id=member.pk)  # for the member's §5 reason on the day
+    certificate = _issue_one(request, issued_on=issued_on, batch=batch, user=user)
     batch.certificate_count = batch.certificates.count()
     batch.save(update_fields=["certificate_count"])
     transaction.on_commit(lambda: _enqueue_render(batch.pk))
@@ -214,13 +178,8 @@ def certificate_renew(
     *, member: Member, issued_on: date, batch: IssueBatch, user=None
 ) -> Certificate:
     """RN-1: the next certificate, from the day after the current one ends."""
-    old = current_certificate(member, issued_on)
-    reason = member_need_reason(member, issued_on)
-    if old is None or reason is None:
-        raise ValidationError(NO_NEED)
-    return certificate_issue(
-        member=member, reason=reason, issued_on=issued_on, batch=batch, user=user, renews=old
-    )
+    request = IssueRequest(member_id=member.pk, kind=RENEW)
+    return _issue_one(request, issued_on=issued_on, batch=batch, user=user)
 
 
 def certificate_reissue(
@@ -229,14 +188,8 @@ def certificate_reissue(
     """RI-1: a certificate with today's data replacing the one in effect today (a later,
     already issued renewal is left to be judged on the day it comes into effect). Only
     for a member active today: one who has lost membership is asked to return it."""
-    if not members_active_on(Member.objects.filter(pk=member.pk), issued_on).exists():
-        raise ValidationError(NOT_ACTIVE)
-    old = certificate_in_effect(member, issued_on)
-    if old is None:
-        raise ValidationError(NOT_LIVE)
-    return certificate_issue(
-        member=member, reason="reissue", issued_on=issued_on, batch=batch, user=user, supersedes=old
-    )
+    request = IssueRequest(member_id=member.pk, kind=REISSUE)
+    return _issue_one(request, issued_on=issued_on, batch=batch, user=user)
 
 
 @transaction.atomic
@@ -650,6 +603,18 @@ NOT_RETURNABLE = "送付・再送した封筒だけ、戻ったことを記録�
 NOT_UNDELIVERED = "戻った封筒（再送待ち・再送済み）だけ、対応済にできます。"
 
 
+ENVELOPE_PERSON_FIELDS = (
+    "office",
+    "number",
+    "branch",
+    "relationship",
+    "family_name",
+    "given_name",
+    "postal_code",
+    "address",
+)
+
+
 @dataclass
 class _Household:
     """What one envelope will hold while a batch's envelopes are made."""
@@ -715,9 +680,12 @@ def batch_envelopes_build(
     def household_of(member: Member) -> _Household:
         return households.setdefault((member.office_id, member.number), _Household())
 
-    for certificate in batch.certificates.select_related("member"):
+    # What an envelope needs of each document: its key and its person (the addressee when
+    # the household has no insured person on the register). 350,000 rows stay light.
+    person = [f"member__{name}" for name in ENVELOPE_PERSON_FIELDS]
+    for certificate in batch.certificates.select_related("member").only("member", *person):
         household_of(certificate.member).certificates.append(certificate)
-    for notice in batch.notices.select_related("member"):
+    for notice in batch.notices.select_related("member").only("member", *person):
         household_of(notice.member).notices.append(notice)
     # Locked: a clerk settling one of them meanwhile waits, then finds it re-sent.
     returned = list(envelopes_awaiting_resend().select_for_update()) if include_resends else []
@@ -773,11 +741,8 @@ def batch_envelopes_build(
     planned.sort(key=lambda plan: plan[0])
     for sequence, (_, envelope, _) in enumerate(planned, start=1):
         envelope.sequence = sequence
-    envelopes = bulk_create_with_history(
-        [envelope for _, envelope, _ in planned],
-        Envelope,
-        batch_size=1000,
-        default_change_reason=f"封筒を作成（バッチ{batch.pk}）",
+    envelopes = bulk_insert_with_history(
+        [envelope for _, envelope, _ in planned], Envelope, reason=f"封筒を作成（バッチ{batch.pk}）"
     )
     by_sequence = {envelope.sequence: envelope for envelope in envelopes}
     if any(envelope.pk is None for envelope in envelopes):  # a database without RETURNING
@@ -796,8 +761,8 @@ def batch_envelopes_build(
         for old in contents.resent_from:
             old.status, old.resent_in = Envelope.Status.RESENT, envelope
             resent.append(old)
-    Envelope.certificates.through.objects.bulk_create(certificate_links, batch_size=5000)
-    Envelope.notices.through.objects.bulk_create(notice_links, batch_size=5000)
+    bulk_insert(certificate_links, Envelope.certificates.through)
+    bulk_insert(notice_links, Envelope.notices.through)
     if resent:
         bulk_update_with_history(
             resent,
