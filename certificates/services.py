@@ -2,7 +2,8 @@
 
 import csv
 import io
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from dataclasses import field as dataclass_field
 from datetime import date
 
@@ -10,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -603,16 +604,70 @@ NOT_RETURNABLE = "送付・再送した封筒だけ、戻ったことを記録�
 NOT_UNDELIVERED = "戻った封筒（再送待ち・再送済み）だけ、対応済にできます。"
 
 
-ENVELOPE_PERSON_FIELDS = (
-    "office",
-    "number",
-    "branch",
-    "relationship",
-    "family_name",
-    "given_name",
-    "postal_code",
-    "address",
-)
+@dataclass(frozen=True)
+class _Person:
+    """What an envelope reads of a person: household, branch, name and address."""
+
+    office_id: str
+    number: str
+    branch: str
+    family_name: str
+    given_name: str
+    postal_code: str
+    address: str
+
+    @property
+    def full_name(self) -> str:  # as Member.full_name
+        return f"{self.family_name} {self.given_name}"
+
+
+PERSON_FIELDS = tuple(field.name for field in fields(_Person))
+
+
+@dataclass(frozen=True)
+class _Document:
+    """A certificate or notice going into an envelope: its id and its person."""
+
+    pk: int
+    member: "_Person | Member"
+
+
+def _documents(queryset: QuerySet) -> Iterator[tuple[_Document, int | None]]:
+    """The batch's certificates or notices as (document, id of the member's insured
+    person): plain rows (350,000 stay light), one index probe per row for the insured
+    person (no join whose plan depends on the batch's size)."""
+    insured = Member.objects.filter(
+        office_id=OuterRef("member__office_id"),
+        number=OuterRef("member__number"),
+        relationship=Member.Relationship.SELF,
+    )
+    rows = queryset.annotate(
+        insured_pk=Subquery(insured.order_by("pk").values("pk")[:1])
+    ).values_list("pk", *(f"member__{name}" for name in PERSON_FIELDS), "insured_pk")
+    for pk, *person, insured_pk in rows.iterator(chunk_size=10000):
+        yield _Document(pk, _Person(*person)), insured_pk
+
+
+def _insured_of_households(
+    pks: set[int], *, resent_households: set[tuple[str, str]]
+) -> dict[tuple[str, str], _Person]:
+    """(記号, 番号) -> the insured person, for the batch's households (by id, 10,000 at a
+    time) and the few households whose documents are re-sent."""
+    found: list[tuple] = []
+    ordered = sorted(pks)
+    for start in range(0, len(ordered), 10000):
+        found += Member.objects.filter(pk__in=ordered[start : start + 10000]).values_list(
+            *PERSON_FIELDS
+        )
+    if resent_households:
+        keys = Q()
+        for symbol, number in resent_households:
+            keys |= Q(office_id=symbol, number=number)
+        found += Member.objects.filter(keys, relationship=Member.Relationship.SELF).values_list(
+            *PERSON_FIELDS
+        )
+    people = [_Person(*row) for row in found]
+    return {(person.office_id, person.number): person for person in people}
 
 
 @dataclass
@@ -650,7 +705,9 @@ def _resendable(envelopes: list[Envelope], as_of: date) -> dict[int, tuple[list,
     return found
 
 
-def _envelope_order(route: str, insured: Member | None, symbol: str, number: str, sort: str):
+def _envelope_order(
+    route: str, insured: "_Person | Member | None", symbol: str, number: str, sort: str
+):
     household = (symbol.zfill(8), number.zfill(8))
     if sort == InsurerSettings.MailingSort.POSTAL_CODE and route == Envelope.Route.DIRECT:
         return (0, insured.postal_code.replace("-", ""), *household)
@@ -677,43 +734,37 @@ def batch_envelopes_build(
     settings = insurer_settings_get()
     households: dict[tuple[str, str], _Household] = {}
 
-    def household_of(member: Member) -> _Household:
+    def household_of(member: "_Person | Member") -> _Household:
         return households.setdefault((member.office_id, member.number), _Household())
 
-    # What an envelope needs of each document: its key and its person (the addressee when
-    # the household has no insured person on the register). 350,000 rows stay light.
-    person = [f"member__{name}" for name in ENVELOPE_PERSON_FIELDS]
-    for certificate in batch.certificates.select_related("member").only("member", *person):
-        household_of(certificate.member).certificates.append(certificate)
-    for notice in batch.notices.select_related("member").only("member", *person):
-        household_of(notice.member).notices.append(notice)
+    insured_pks = set()
+    for document, insured_pk in _documents(batch.certificates.all()):
+        household_of(document.member).certificates.append(document)
+        insured_pks.add(insured_pk)
+    for document, insured_pk in _documents(batch.notices.all()):
+        household_of(document.member).notices.append(document)
+        insured_pks.add(insured_pk)
     # Locked: a clerk settling one of them meanwhile waits, then finds it re-sent.
     returned = list(envelopes_awaiting_resend().select_for_update()) if include_resends else []
     resendable = _resendable(returned, as_of) if returned else {}
-    resent_members: set[int] = set()
+    resent_households: set[tuple[str, str]] = set()
     for envelope in returned:
         certificates, notices = resendable[envelope.pk]
         if not (certificates or notices):
             continue  # nothing left to send (expired, replaced, lost membership): stays listed
         for item in (*certificates, *notices):
-            resent_members.add(item.member_id)
+            resent_households.add((item.member.office_id, item.member.number))
             target = household_of(item.member)
-            (target.certificates if isinstance(item, Certificate) else target.notices).append(item)
+            documents = target.certificates if isinstance(item, Certificate) else target.notices
+            documents.append(_Document(item.pk, item.member))
         household_of((certificates or notices)[0].member).resent_from.append(envelope)
     if not households:
         return {"envelopes": 0, "resent": 0}
 
-    in_batch = Member.objects.filter(
-        Exists(Certificate.objects.filter(batch=batch, member=OuterRef("pk")))
-        | Exists(Notice.objects.filter(batch=batch, member=OuterRef("pk")))
-        | Q(pk__in=resent_members)  # few: the re-sent documents' people
+    insured_of = _insured_of_households(
+        {insured_pk for insured_pk in insured_pks if insured_pk is not None},
+        resent_households=resent_households,
     )
-    insured_of = {
-        (member.office_id, member.number): member
-        for member in Member.objects.filter(relationship=Member.Relationship.SELF).filter(
-            Exists(in_batch.filter(office_id=OuterRef("office_id"), number=OuterRef("number")))
-        )
-    }
     planned = []
     for (symbol, number), contents in households.items():
         insured = insured_of.get((symbol, number))
