@@ -248,7 +248,7 @@ def issue_work(run: JobRun) -> dict:
             transaction.on_commit(lambda: _enqueue_render(batch.pk))
     return {
         "batch": batch.pk,
-        "issued": {kind: issued[kind] for kind in ISSUING_FLAGS if issued[kind]},
+        "issued": {str(kind): issued[kind] for kind in ISSUING_FLAGS if issued[kind]},
         "resumed_after": before,  # certificates a run that died had put in the batch
         "notices": batch.notice_count,
         **mailing,
