@@ -15,7 +15,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from insurer.bulk import bulk_insert, bulk_insert_with_history
+from insurer.bulk import bulk_insert_values, bulk_insert_with_history
 from insurer.history import save_with_history
 from insurer.imports import escape_formula
 from insurer.jobs import MAX_TAKEOVERS, advisory_lock
@@ -801,19 +801,14 @@ def batch_envelopes_build(
     certificate_links, notice_links, resent = [], [], []
     for _, planned_envelope, contents in planned:
         envelope = by_sequence[planned_envelope.sequence]
-        certificate_links += [
-            Envelope.certificates.through(envelope_id=envelope.pk, certificate_id=item.pk)
-            for item in contents.certificates
-        ]
-        notice_links += [
-            Envelope.notices.through(envelope_id=envelope.pk, notice_id=item.pk)
-            for item in contents.notices
-        ]
+        certificate_links += [(envelope.pk, item.pk) for item in contents.certificates]
+        notice_links += [(envelope.pk, item.pk) for item in contents.notices]
         for old in contents.resent_from:
             old.status, old.resent_in = Envelope.Status.RESENT, envelope
             resent.append(old)
-    bulk_insert(certificate_links, Envelope.certificates.through)
-    bulk_insert(notice_links, Envelope.notices.through)
+    through = Envelope.certificates.through, Envelope.notices.through
+    bulk_insert_values(through[0], ("envelope_id", "certificate_id"), certificate_links)
+    bulk_insert_values(through[1], ("envelope_id", "notice_id"), notice_links)
     if resent:
         bulk_update_with_history(
             resent,
