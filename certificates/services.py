@@ -1,23 +1,42 @@
 """Every write for 資格確認書, applications, lost-card cases and notices."""
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from dataclasses import field as dataclass_field
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_update_with_history
 
+from insurer.bulk import bulk_insert_values, bulk_insert_with_history
 from insurer.history import save_with_history
 from insurer.models import InsurerSettings
 from insurer.selectors import insurer_settings_get
 from members.models import Member
-from members.selectors import member_insured_of, members_active_on
+from members.selectors import members_active_on
 from members.services import myna_status_request_deregistration
 
+from .issuance import (
+    NO_NEED as NO_NEED,
+)
+from .issuance import (
+    NO_PERIOD as NO_PERIOD,
+)
+from .issuance import (
+    NOT_ACTIVE as NOT_ACTIVE,
+)
+from .issuance import (
+    NOT_LIVE,
+    OVERLAP,
+    REISSUE,
+    RENEW,
+    IssueRequest,
+    certificates_issue_bulk,
+)
 from .models import (
     Application,
     BatchPart,
@@ -35,45 +54,23 @@ from .pdf import (
 
 # The render entry point issuing calls on commit; batch_render kept importable from here.
 from .rendering import _enqueue_render, batch_render  # noqa: F401
-from .rules import (
-    certificate_caps,
-    certificate_valid_until,
-    reissue_valid_until,
-    renewal_starts_on,
-)
 from .selectors import (
-    certificate_in_effect,
     current_certificate,
     envelopes_awaiting_resend,
     member_need_reason,
-    printed_fields,
-    require_insurer,
-    validity_policy,
 )
 
-OVERLAP = "この期間に有効な資格確認書がすでにあります（同じ人に重なる期間の確認書は出せません）。"
-NO_PERIOD = "資格の終わりが近いため、有効期間を取れません（有効期限が交付日より前になります）。"
-NO_NEED = "今日の時点で資格確認書を交付する理由がありません。"
 NOT_DECIDER = "申請を決裁する権限がありません（管理者の操作です）。"
 ALREADY_DECIDED = "この申請は決裁済みです。"
-NOT_LIVE = "有効な資格確認書ではないため、この操作はできません。"
-NOT_ACTIVE = "資格を喪失しているため再交付できません（返納を依頼してください）。"
 
 
-def certificate_check_overlap(
-    *, member: Member, valid_from: date, valid_until: date, ignore=None
-) -> None:
-    """ONE-1 for every database (PostgreSQL also enforces it with a constraint)."""
-    overlapping = Certificate.objects.filter(
-        member=member,
-        status__in=Certificate.LIVE,
-        valid_from__lte=valid_until,
-        valid_until__gte=valid_from,
-    )
-    if ignore is not None:
-        overlapping = overlapping.exclude(pk=ignore.pk)
-    if overlapping.exists():
-        raise ValidationError(OVERLAP)
+def _issue_one(request: IssueRequest, *, issued_on: date, batch, user) -> Certificate:
+    """One request through the bulk computation (certificates/issuance.py): the clerk's
+    case is the batch's code called with one row."""
+    (outcome,) = certificates_issue_bulk([request], issued_on=issued_on, batch=batch, user=user)
+    if outcome.error:
+        raise ValidationError(outcome.error)
+    return outcome.certificate
 
 
 @transaction.atomic
@@ -92,43 +89,15 @@ def certificate_issue(
     A renewal starts the day after `renews` ends; a reissue (reason `reissue`)
     supersedes `supersedes` and keeps its end unless a cap now ends earlier.
     """
-    insurer = require_insurer()
-    insured = member_insured_of(member=member)
-    valid_from = renewal_starts_on(renews.valid_until) if renews else issued_on
-    person = {
-        "valid_from": valid_from,
-        "birth_date": member.birth_date,
-        "voluntary_until": member.voluntary_until,
-        "residence_expires_on": member.residence_expires_on,
-        "insured_birth_date": insured.birth_date if insured else None,
-    }
-    if supersedes is not None:
-        valid_until = reissue_valid_until(
-            old_valid_until=supersedes.valid_until, capped_valid_until=certificate_caps(**person)
-        )
-    else:
-        valid_until = certificate_valid_until(**person, reason=reason, policy=validity_policy())
-    if valid_until < valid_from:
-        raise ValidationError(NO_PERIOD)
+    request = IssueRequest(
+        member_id=member.pk,
+        reason=reason,
+        renews_id=renews.pk if renews else None,
+        supersedes_id=supersedes.pk if supersedes else None,
+    )
+    certificate = _issue_one(request, issued_on=issued_on, batch=batch, user=user)
     if supersedes is not None:
         supersedes.status = Certificate.Status.SUPERSEDED
-        save_with_history(supersedes, reason="再交付により無効", user=user)
-    certificate_check_overlap(member=member, valid_from=valid_from, valid_until=valid_until)
-    certificate = Certificate(
-        member=member,
-        batch=batch,
-        reason=reason,
-        issued_on=issued_on,
-        valid_from=valid_from,
-        valid_until=valid_until,
-        supersedes=supersedes,
-        renews=renews,
-        **printed_fields(member=member, insured=insured, insurer=insurer, valid_from=valid_from),
-    )
-    label = "再交付" if supersedes else "更新" if renews else "交付"
-    save_with_history(
-        certificate, reason=f"資格確認書を{label}（{certificate.get_reason_display()}）", user=user
-    )
     return certificate
 
 
@@ -185,14 +154,10 @@ def _certificate_issue_for_need(
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{SINGLE_ISSUE_LOCK_TIMEOUT}'")
-    reason = member_need_reason(member, issued_on)
-    if reason is None:
-        raise ValidationError(NO_NEED)
     if batch is None:
         batch = IssueBatch.objects.create(kind=IssueBatch.Kind.SINGLE, issued_on=issued_on)
-    certificate = certificate_issue(
-        member=member, reason=reason, issued_on=issued_on, batch=batch, user=user
-    )
+    request = IssueRequest(member_id=member.pk)  # for the member's §5 reason on the day
+    certificate = _issue_one(request, issued_on=issued_on, batch=batch, user=user)
     batch.certificate_count = batch.certificates.count()
     batch.save(update_fields=["certificate_count"])
     transaction.on_commit(lambda: _enqueue_render(batch.pk))
@@ -203,13 +168,8 @@ def certificate_renew(
     *, member: Member, issued_on: date, batch: IssueBatch, user=None
 ) -> Certificate:
     """RN-1: the next certificate, from the day after the current one ends."""
-    old = current_certificate(member, issued_on)
-    reason = member_need_reason(member, issued_on)
-    if old is None or reason is None:
-        raise ValidationError(NO_NEED)
-    return certificate_issue(
-        member=member, reason=reason, issued_on=issued_on, batch=batch, user=user, renews=old
-    )
+    request = IssueRequest(member_id=member.pk, kind=RENEW)
+    return _issue_one(request, issued_on=issued_on, batch=batch, user=user)
 
 
 def certificate_reissue(
@@ -218,14 +178,8 @@ def certificate_reissue(
     """RI-1: a certificate with today's data replacing the one in effect today (a later,
     already issued renewal is left to be judged on the day it comes into effect). Only
     for a member active today: one who has lost membership is asked to return it."""
-    if not members_active_on(Member.objects.filter(pk=member.pk), issued_on).exists():
-        raise ValidationError(NOT_ACTIVE)
-    old = certificate_in_effect(member, issued_on)
-    if old is None:
-        raise ValidationError(NOT_LIVE)
-    return certificate_issue(
-        member=member, reason="reissue", issued_on=issued_on, batch=batch, user=user, supersedes=old
-    )
+    request = IssueRequest(member_id=member.pk, kind=REISSUE)
+    return _issue_one(request, issued_on=issued_on, batch=batch, user=user)
 
 
 @transaction.atomic
@@ -465,6 +419,72 @@ NOT_RETURNABLE = "送付・再送した封筒だけ、戻ったことを記録�
 NOT_UNDELIVERED = "戻った封筒（再送待ち・再送済み）だけ、対応済にできます。"
 
 
+@dataclass(frozen=True)
+class _Person:
+    """What an envelope reads of a person: household, branch, name and address."""
+
+    office_id: str
+    number: str
+    branch: str
+    family_name: str
+    given_name: str
+    postal_code: str
+    address: str
+
+    @property
+    def full_name(self) -> str:  # as Member.full_name
+        return f"{self.family_name} {self.given_name}"
+
+
+PERSON_FIELDS = tuple(field.name for field in fields(_Person))
+
+
+@dataclass(frozen=True)
+class _Document:
+    """A certificate or notice going into an envelope: its id and its person."""
+
+    pk: int
+    member: "_Person | Member"
+
+
+def _documents(queryset: QuerySet) -> Iterator[tuple[_Document, int | None]]:
+    """The batch's certificates or notices as (document, id of the member's insured
+    person): plain rows (350,000 stay light), one index probe per row for the insured
+    person (no join whose plan depends on the batch's size)."""
+    insured = Member.objects.filter(
+        office_id=OuterRef("member__office_id"),
+        number=OuterRef("member__number"),
+        relationship=Member.Relationship.SELF,
+    )
+    rows = queryset.annotate(
+        insured_pk=Subquery(insured.order_by("pk").values("pk")[:1])
+    ).values_list("pk", *(f"member__{name}" for name in PERSON_FIELDS), "insured_pk")
+    for pk, *person, insured_pk in rows.iterator(chunk_size=10000):
+        yield _Document(pk, _Person(*person)), insured_pk
+
+
+def _insured_of_households(
+    pks: set[int], *, resent_households: set[tuple[str, str]]
+) -> dict[tuple[str, str], _Person]:
+    """(記号, 番号) -> the insured person, for the batch's households (by id, 10,000 at a
+    time) and the few households whose documents are re-sent."""
+    found: list[tuple] = []
+    ordered = sorted(pks)
+    for start in range(0, len(ordered), 10000):
+        found += Member.objects.filter(pk__in=ordered[start : start + 10000]).values_list(
+            *PERSON_FIELDS
+        )
+    if resent_households:
+        keys = Q()
+        for symbol, number in resent_households:
+            keys |= Q(office_id=symbol, number=number)
+        found += Member.objects.filter(keys, relationship=Member.Relationship.SELF).values_list(
+            *PERSON_FIELDS
+        )
+    people = [_Person(*row) for row in found]
+    return {(person.office_id, person.number): person for person in people}
+
+
 @dataclass
 class _Household:
     """What one envelope will hold while a batch's envelopes are made."""
@@ -500,7 +520,9 @@ def _resendable(envelopes: list[Envelope], as_of: date) -> dict[int, tuple[list,
     return found
 
 
-def _envelope_order(route: str, insured: Member | None, symbol: str, number: str, sort: str):
+def _envelope_order(
+    route: str, insured: "_Person | Member | None", symbol: str, number: str, sort: str
+):
     household = (symbol.zfill(8), number.zfill(8))
     if sort == InsurerSettings.MailingSort.POSTAL_CODE and route == Envelope.Route.DIRECT:
         return (0, insured.postal_code.replace("-", ""), *household)
@@ -527,40 +549,37 @@ def batch_envelopes_build(
     settings = insurer_settings_get()
     households: dict[tuple[str, str], _Household] = {}
 
-    def household_of(member: Member) -> _Household:
+    def household_of(member: "_Person | Member") -> _Household:
         return households.setdefault((member.office_id, member.number), _Household())
 
-    for certificate in batch.certificates.select_related("member"):
-        household_of(certificate.member).certificates.append(certificate)
-    for notice in batch.notices.select_related("member"):
-        household_of(notice.member).notices.append(notice)
+    insured_pks = set()
+    for document, insured_pk in _documents(batch.certificates.all()):
+        household_of(document.member).certificates.append(document)
+        insured_pks.add(insured_pk)
+    for document, insured_pk in _documents(batch.notices.all()):
+        household_of(document.member).notices.append(document)
+        insured_pks.add(insured_pk)
     # Locked: a clerk settling one of them meanwhile waits, then finds it re-sent.
     returned = list(envelopes_awaiting_resend().select_for_update()) if include_resends else []
     resendable = _resendable(returned, as_of) if returned else {}
-    resent_members: set[int] = set()
+    resent_households: set[tuple[str, str]] = set()
     for envelope in returned:
         certificates, notices = resendable[envelope.pk]
         if not (certificates or notices):
             continue  # nothing left to send (expired, replaced, lost membership): stays listed
         for item in (*certificates, *notices):
-            resent_members.add(item.member_id)
+            resent_households.add((item.member.office_id, item.member.number))
             target = household_of(item.member)
-            (target.certificates if isinstance(item, Certificate) else target.notices).append(item)
+            documents = target.certificates if isinstance(item, Certificate) else target.notices
+            documents.append(_Document(item.pk, item.member))
         household_of((certificates or notices)[0].member).resent_from.append(envelope)
     if not households:
         return {"envelopes": 0, "resent": 0}
 
-    in_batch = Member.objects.filter(
-        Exists(Certificate.objects.filter(batch=batch, member=OuterRef("pk")))
-        | Exists(Notice.objects.filter(batch=batch, member=OuterRef("pk")))
-        | Q(pk__in=resent_members)  # few: the re-sent documents' people
+    insured_of = _insured_of_households(
+        {insured_pk for insured_pk in insured_pks if insured_pk is not None},
+        resent_households=resent_households,
     )
-    insured_of = {
-        (member.office_id, member.number): member
-        for member in Member.objects.filter(relationship=Member.Relationship.SELF).filter(
-            Exists(in_batch.filter(office_id=OuterRef("office_id"), number=OuterRef("number")))
-        )
-    }
     planned = []
     for (symbol, number), contents in households.items():
         insured = insured_of.get((symbol, number))
@@ -588,11 +607,8 @@ def batch_envelopes_build(
     planned.sort(key=lambda plan: plan[0])
     for sequence, (_, envelope, _) in enumerate(planned, start=1):
         envelope.sequence = sequence
-    envelopes = bulk_create_with_history(
-        [envelope for _, envelope, _ in planned],
-        Envelope,
-        batch_size=1000,
-        default_change_reason=f"封筒を作成（バッチ{batch.pk}）",
+    envelopes = bulk_insert_with_history(
+        [envelope for _, envelope, _ in planned], Envelope, reason=f"封筒を作成（バッチ{batch.pk}）"
     )
     by_sequence = {envelope.sequence: envelope for envelope in envelopes}
     if any(envelope.pk is None for envelope in envelopes):  # a database without RETURNING
@@ -600,19 +616,14 @@ def batch_envelopes_build(
     certificate_links, notice_links, resent = [], [], []
     for _, planned_envelope, contents in planned:
         envelope = by_sequence[planned_envelope.sequence]
-        certificate_links += [
-            Envelope.certificates.through(envelope_id=envelope.pk, certificate_id=item.pk)
-            for item in contents.certificates
-        ]
-        notice_links += [
-            Envelope.notices.through(envelope_id=envelope.pk, notice_id=item.pk)
-            for item in contents.notices
-        ]
+        certificate_links += [(envelope.pk, item.pk) for item in contents.certificates]
+        notice_links += [(envelope.pk, item.pk) for item in contents.notices]
         for old in contents.resent_from:
             old.status, old.resent_in = Envelope.Status.RESENT, envelope
             resent.append(old)
-    Envelope.certificates.through.objects.bulk_create(certificate_links, batch_size=5000)
-    Envelope.notices.through.objects.bulk_create(notice_links, batch_size=5000)
+    through = Envelope.certificates.through, Envelope.notices.through
+    bulk_insert_values(through[0], ("envelope_id", "certificate_id"), certificate_links)
+    bulk_insert_values(through[1], ("envelope_id", "notice_id"), notice_links)
     if resent:
         bulk_update_with_history(
             resent,

@@ -166,6 +166,21 @@ def bulk_insert(objs: Sequence[models.Model], model: type[models.Model]) -> None
     _copy(connection, model, fields, ([getattr(o, name) for name in attnames] for o in objs))
 
 
+def bulk_insert_values(
+    model: type[models.Model], attnames: Sequence[str], rows: Sequence[Sequence]
+) -> None:
+    """Insert plain rows (values of `attnames`, no history: link tables) without making a
+    model instance per row: COPY on PostgreSQL, bulk_create elsewhere."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        objs = [model(**dict(zip(attnames, row, strict=True))) for row in rows]
+        model.objects.bulk_create(objs, batch_size=1000)
+        return
+    _copy(connection, model, [model._meta.get_field(name) for name in attnames], rows)
+
+
 def _update_fields(model: type[models.Model]) -> list[models.Field]:
     """What an update writes: every stored field but the key and the creation stamp."""
     return [

@@ -8,7 +8,9 @@ it is an exclusive `flock` on a file beside the database, which the operating sy
 releases when the process ends. The database also allows only one `running` row per job.
 
 The work runs in one transaction: a failure or a kill leaves no half-applied state, only
-the failed JobRun with its error. A run that finds the lock held records 見送り with
+the failed JobRun with its error — unless the job is `chunked` (the issuing job): its work
+commits chunk by chunk itself, each chunk whole or not at all, and is written so that the
+next run carries on where a dead or failed one stopped (what is committed is kept). A run that finds the lock held records 見送り with
 `skip_reason` "locked"; the commands exit with LOCKED_EXIT_CODE for it.
 """
 
@@ -43,6 +45,10 @@ ABANDONED = (
     "処理が途中で止まりました（プロセスの強制終了など）。変更は取り消されています。"
     "次の実行が引き継ぎました。"
 )
+ABANDONED_RESUMABLE = (
+    "処理が途中で止まりました（プロセスの強制終了など）。完了した分は保存されています。"
+    "次の実行が残りを引き継ぎました。"
+)
 NOT_READY = "{day} の{job}が完了していないため、実行しませんでした。"
 # A holder killed a moment ago may still hold its lock until the database notices.
 LOCK_WAIT_SECONDS = 3.0
@@ -56,8 +62,17 @@ GIVEN_UP = (
 )
 
 # For the tests that kill a run mid-way: seconds to wait inside the work's transaction,
-# after the work and before the commit. Never set outside those tests.
+# after the work and before the commit (a chunked job: before each chunk's commit). Never
+# set outside those tests.
 TEST_PAUSE_ENV = "INSURER_TEST_JOB_PAUSE"
+
+
+def pause_for_tests() -> None:
+    """Sleep TEST_PAUSE_ENV seconds (only the kill tests set it)."""
+    pause = float(os.environ.get(TEST_PAUSE_ENV) or 0)
+    if pause:
+        time.sleep(pause)
+
 
 Work = Callable[[JobRun], dict]
 
@@ -138,16 +153,16 @@ def _record_skip(*, job: str, run_date: date, trigger: str, note: str, reason: s
     return run
 
 
-def _release_abandoned(job: str) -> None:
+def _release_abandoned(job: str, note: str) -> None:
     """With the job's lock held, every other `running` row of the job is dead: its
     holder would still hold the lock. Mark them failed."""
     JobRun.objects.filter(job=job, status=JobRun.Status.RUNNING).update(
-        status=JobRun.Status.FAILED, error=ABANDONED, finished_at=timezone.now()
+        status=JobRun.Status.FAILED, error=note, finished_at=timezone.now()
     )
 
 
-def _start(*, job: str, run_date: date, trigger: str) -> JobRun | None:
-    _release_abandoned(job)
+def _start(*, job: str, run_date: date, trigger: str, chunked: bool = False) -> JobRun | None:
+    _release_abandoned(job, ABANDONED_RESUMABLE if chunked else ABANDONED)
     try:
         with transaction.atomic():
             return JobRun.objects.create(
@@ -172,16 +187,18 @@ def job_run(
     force: bool = False,
     requires: str | None = None,
     excludes: tuple[str, ...] = (),
+    chunked: bool = False,
 ) -> JobRun:
     """Run `work` for `run_date` unless it is done already or running elsewhere.
 
-    `requires`: a job that must have succeeded for `run_date` first (issuing needs the
-    nightly run of its day). `excludes`: jobs that must not run meanwhile (their locks
-    are held too).
+        `requires`: a job that must have succeeded for `run_date` first (issuing needs the
+        nightly run of its day). `excludes`: jobs that must not run meanwhile (their locks
+        are held too). `chunked`: the work commits its own chunks and resumes what a dead run
+    left (no transaction is opened around it; a dead run's row says its work was kept).
 
-    Returns the JobRun: succeeded (the real run for the date), rerun (forced repeat of a
-    date already done; nothing should change), skipped (`skip_reason` "done", "locked",
-    "not_ready", or "given_up" for Celery after MAX_TAKEOVERS deaths), or failed (the work raised; nothing it did is kept).
+        Returns the JobRun: succeeded (the real run for the date), rerun (forced repeat of a
+        date already done; nothing should change), skipped (`skip_reason` "done", "locked",
+        "not_ready", or "given_up" for Celery after MAX_TAKEOVERS deaths), or failed (the work raised; nothing it did is kept).
     """
     skip = {"job": job, "run_date": run_date, "trigger": trigger}
     if _succeeded(job, run_date) and not force:
@@ -191,7 +208,9 @@ def job_run(
         note = NOT_READY.format(day=run_date.isoformat(), job=label)
         return _record_skip(**skip, note=note, reason="not_ready")
     if trigger == "celery":
-        died = JobRun.objects.filter(job=job, run_date=run_date, error=ABANDONED).count()
+        died = JobRun.objects.filter(
+            job=job, run_date=run_date, error__in=(ABANDONED, ABANDONED_RESUMABLE)
+        ).count()
         if died >= MAX_TAKEOVERS:
             return _record_skip(**skip, note=GIVEN_UP.format(count=died), reason="given_up")
     kinds = (f"job:{job}", *(f"job:{name}" for name in excludes))
@@ -199,15 +218,18 @@ def job_run(
         done_before = _succeeded(job, run_date)
         if locked and done_before and not force:  # the holder we waited for finished it
             return _record_skip(**skip, note=ALREADY_DONE, reason="done")
-        run = _start(job=job, run_date=run_date, trigger=trigger) if locked else None
+        run = (
+            _start(job=job, run_date=run_date, trigger=trigger, chunked=chunked) if locked else None
+        )
         if run is None:
             return _record_skip(**skip, note=LOCKED, reason="locked")
         try:
-            with transaction.atomic():
+            if chunked:
                 counts = work(run)
-                pause = float(os.environ.get(TEST_PAUSE_ENV) or 0)
-                if pause:
-                    time.sleep(pause)
+            else:
+                with transaction.atomic():
+                    counts = work(run)
+                    pause_for_tests()
         except Exception as error:
             logger.exception("job %s for %s failed", job, run_date)
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
