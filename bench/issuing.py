@@ -152,18 +152,22 @@ def floor_seconds(day: date) -> tuple[float, int]:
     return seconds, made
 
 
-def render_batch_seconds(batch_id: int) -> float:
-    """The batch's PDFs and mailing files. For now the in-process render
-    (certificates.services.batch_render); the parallel render over Celery workers is
-    swapped in here."""
-    from certificates.services import batch_render
+def render_batch_seconds(batch_id: int, workers: int) -> float:
+    """The batch's PDFs and mailing files: rendered in parts by a real Celery worker with
+    `workers` pool processes (bench/render.py), from the enqueue to `rendered`; with 0,
+    in this process (certificates.rendering.batch_render, one part after another)."""
+    if workers:
+        from bench.render import render_batch_with_workers
+
+        return render_batch_with_workers(batch_id, workers=workers)
+    from certificates.rendering import batch_render
 
     started = time.perf_counter()
     batch_render(batch_id=batch_id)
     return time.perf_counter() - started
 
 
-def issuing_round(day: date, label: str, *, render: bool) -> dict:
+def issuing_round(day: date, label: str, *, render: bool, workers: int) -> dict:
     """The nightly of `day`, the floor on its flags, then the issuing run, timed."""
     from certificates.issuing import certificates_issue_run
     from certificates.models import Certificate
@@ -183,7 +187,7 @@ def issuing_round(day: date, label: str, *, render: bool) -> dict:
     seconds = time.perf_counter() - started
     assert run.status == "succeeded", run.error
     made = Certificate.objects.filter(batch_id=run.counts["batch"]).count()
-    render_seconds = render_batch_seconds(run.counts["batch"]) if render else 0.0
+    render_seconds = render_batch_seconds(run.counts["batch"], workers) if render else 0.0
     print(
         f"{label} {day}: nightly {nightly_seconds:.1f} s; open flags "
         f"{dict((k, v) for k, v in open_flags.items() if k in ISSUING)}; issued {made:,} "
@@ -210,6 +214,17 @@ def main() -> None:
     parser.add_argument("--date", default="2026-11-21")
     parser.add_argument("--database", help="use this existing seeded database (kept)")
     parser.add_argument("--no-render", action="store_true", help="time the issuing only")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes that render the PDFs (0: in this process)",
+    )
+    parser.add_argument(
+        "--broker",
+        default=os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15",
+        help="the Celery broker the render workers share",
+    )
     parser.add_argument("--first-only", action="store_true", help="no renewal wave")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
@@ -224,7 +239,10 @@ def main() -> None:
     os.environ["DATABASE_URL"] = urlunparse(urlparse(base)._replace(path=f"/{name}"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "insurer.settings")
     os.environ.setdefault("DJANGO_DEBUG", "1")
-    os.environ.pop("CELERY_BROKER_URL", None)
+    if args.workers and not args.no_render:
+        os.environ["CELERY_BROKER_URL"] = args.broker  # the render workers' queue
+    else:
+        os.environ.pop("CELERY_BROKER_URL", None)
 
     import django
 
@@ -237,8 +255,8 @@ def main() -> None:
     from members.demo import seed_demo
     from members.models import Member
 
-    # The run would render in-process when it commits (no broker): the bench renders
-    # itself, timed apart, in render_batch_seconds.
+    # The run would enqueue its render when it commits: the bench renders it itself,
+    # timed apart, in render_batch_seconds.
     certificates.issuing._enqueue_render = lambda batch_id: None
     day = date.fromisoformat(args.date)
     render = not args.no_render
@@ -251,7 +269,7 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
         members = Member.objects.count()
-        first = issuing_round(day, "first run", render=render)
+        first = issuing_round(day, "first run", render=render, workers=args.workers)
 
         def figures(label: str, r: dict) -> str:
             return (
@@ -259,7 +277,8 @@ def main() -> None:
                 f"{label}_per_second={r['certificates'] / r['seconds']:.0f} "
                 f"{label}_floor_seconds={r['floor']:.2f} "
                 f"{label}_ratio={r['seconds'] / r['floor']:.2f} "
-                f"{label}_render_seconds={r['render']:.1f}"
+                f"{label}_render_seconds={r['render']:.1f} "
+                f"{label}_total_minutes={(r['seconds'] + r['render']) / 60:.1f}"
             )
 
         if args.first_only:
@@ -274,7 +293,7 @@ def main() -> None:
         wave_day = wave_end.replace(day=1)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
-        wave = issuing_round(wave_day, "renewal wave", render=render)
+        wave = issuing_round(wave_day, "renewal wave", render=render, workers=args.workers)
 
         print(f"issuing members={members} {figures('first', first)} {figures('wave', wave)}")
     finally:
