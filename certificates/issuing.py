@@ -156,10 +156,15 @@ def _chunk_members() -> int:
 
 def _open_flag_chunks(size: int) -> list[list[tuple[int, int, str, str]]]:
     """The open issuing flags (id, member, kind, reason) in member key order, cut into
-    chunks of `size` members (a member's flags stay in one chunk, in the order opened)."""
+    chunks of `size` members (a member's flags stay in one chunk). A member's flags are
+    served by kind — certificate_needed, reissue_needed, renewal_due — whatever order the
+    nightly opened them in: a reissue first, so that a renewal due the same day follows
+    the certificate that will be in effect when it starts (the reissue)."""
     rows = (
         Flag.objects.filter(closed_on__isnull=True, kind__in=ISSUING_FLAGS)
-        .order_by("member__office_id", "member__number", "member__branch", "member_id", "pk")
+        .order_by(
+            "member__office_id", "member__number", "member__branch", "member_id", "kind", "pk"
+        )
         .values_list("pk", "member_id", "kind", "reason")
     )
     chunks: list[list[tuple[int, int, str, str]]] = []

@@ -15,7 +15,8 @@ from django.db import transaction
 
 from certificates.issuing import CHUNK_ENV, certificates_issue_run
 from certificates.models import Certificate, Envelope, IssueBatch, Notice
-from certificates.services import NO_PERIOD, RENDER_STARTED, certificate_issue
+from certificates.rendering import RENDER_STARTED
+from certificates.services import NO_PERIOD, certificate_issue
 from insurer.jobs import ABANDONED_RESUMABLE, TEST_PAUSE_ENV
 from insurer.models import JobRun
 from insurer.selectors import insurer_settings_get
@@ -171,10 +172,10 @@ def test_a_killed_issuing_run_resumes_without_doubling_or_losing_a_certificate()
     assert batch.status == IssueBatch.Status.RENDERED
     started = batch.history.filter(history_change_reason=RENDER_STARTED).count()
     assert started == 1  # the render was started once, for the complete batch
-    # a member's two flags were served in one chunk, in the order opened: the renewal
-    # follows the old certificate, the reissue replaces it until its end
+    # a member's two flags were served in one chunk, the reissue first: it replaces the
+    # old certificate until its end, and the renewal follows the reissue
     renamed = Member.objects.get(office_id="1001", number="100", branch="00")
     old, reissue, renewal = Certificate.objects.filter(member=renamed).order_by("valid_from", "pk")
     assert (old.status, reissue.status, renewal.status) == ("superseded", "issued", "issued")
-    assert reissue.supersedes == old and renewal.renews == old
+    assert reissue.supersedes == old and renewal.renews == reissue
     assert (reissue.valid_until, renewal.valid_from) == (old.valid_until, date(2026, 12, 1))
