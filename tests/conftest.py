@@ -30,6 +30,18 @@ def pytest_configure(config) -> None:
         raise pytest.UsageError(f"REQUIRE_SERVICES: Redis broker unreachable: {error}") from None
 
 
+@pytest.fixture(autouse=True)
+def admin_imports_run_in_process(monkeypatch) -> None:
+    """A confirmed admin import runs where the test is, as it does without a broker: CI
+    sets CELERY_BROKER_URL (for the real-worker tests), and no worker consumes it for
+    the rest. Tests of the queued run (test_import_runs, the browser's progress page)
+    replace `delay` themselves, after this."""
+    import insurer.admin_imports
+
+    task = insurer.admin_imports.import_file
+    monkeypatch.setattr(task, "delay", lambda *args: task.apply(args=args))
+
+
 ROLE_USERNAMES = {CLERK: "clerk", SUPERVISOR: "supervisor", AUDITOR: "auditor"}
 
 
