@@ -31,8 +31,8 @@ What it does, in production shape:
    `--quiet-seconds`. Phase (b) batch: the real `run_nightly --force`
    then `issue_certificates --force` for `--date` (the first issuing run of a fresh
    register issues ≈35% of the members), as child processes on the same database, for at
-   most `--batch-seconds`; a batch still running then is stopped (its one transaction
-   rolls back) and said so. During (b) pg_stat_activity is sampled for web requests
+   most `--batch-seconds`; a batch still running then is stopped and said so (the
+   nightly's one transaction rolls back; issuing keeps the chunks it committed). During (b) pg_stat_activity is sampled for web requests
    waiting on a lock, with the statement that holds it.
 
 The last line: per action p95 quiet / under the batch, the floor's p95 in both phases, the
@@ -630,9 +630,10 @@ def main() -> None:
             if batch.poll() is None:
                 stop(batch)
                 phase = "issuing" if "夜間処理" in log else "nightly"
-                batch_note = (
-                    f"batch: stopped after {seconds:.0f} s, still in {phase} "
-                    "(one transaction: nothing of it kept)"
+                batch_note = f"batch: stopped after {seconds:.0f} s, still in {phase} " + (
+                    "(its committed chunks stay)"
+                    if phase == "issuing"
+                    else "(one transaction: nothing of it kept)"
                 )
             else:
                 lines = " / ".join(line.strip() for line in log.splitlines() if line.strip())
