@@ -21,7 +21,34 @@ NEED_REASON_CHOICES = [
 ]
 
 
-class IssueBatch(models.Model):
+class BatchFiles(models.Model):
+    """The files a batch (or one part of it) is printed from: kept in the private store,
+    downloaded only through the role-checked, logged view."""
+
+    pdf = models.FileField(
+        "資格確認書PDF", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    notices_pdf = models.FileField(
+        "お知らせPDF", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    cover_pdf = models.FileField(
+        "送付書PDF", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    mailing_csv = models.FileField(
+        "送付リストCSV", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    envelope_csv = models.FileField(
+        "封筒リストCSV", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+    check_pdf = models.FileField(
+        "封入チェックシートPDF", upload_to="batches/", blank=True, storage=private_storage_callable
+    )
+
+    class Meta:
+        abstract = True
+
+
+class IssueBatch(BatchFiles):
     """One issuing run: the certificates and notices printed and mailed together."""
 
     class Kind(models.TextChoices):
@@ -41,24 +68,6 @@ class IssueBatch(models.Model):
     progress = models.PositiveSmallIntegerField("PDF作成の進み具合（%）", default=0)
     certificate_count = models.PositiveIntegerField("資格確認書の枚数", default=0)
     notice_count = models.PositiveIntegerField("資格情報のお知らせの枚数", default=0)
-    pdf = models.FileField(
-        "資格確認書PDF", upload_to="batches/", blank=True, storage=private_storage_callable
-    )
-    notices_pdf = models.FileField(
-        "お知らせPDF", upload_to="batches/", blank=True, storage=private_storage_callable
-    )
-    cover_pdf = models.FileField(
-        "送付書PDF", upload_to="batches/", blank=True, storage=private_storage_callable
-    )
-    mailing_csv = models.FileField(
-        "送付リストCSV", upload_to="batches/", blank=True, storage=private_storage_callable
-    )
-    envelope_csv = models.FileField(
-        "封筒リストCSV", upload_to="batches/", blank=True, storage=private_storage_callable
-    )
-    check_pdf = models.FileField(
-        "封入チェックシートPDF", upload_to="batches/", blank=True, storage=private_storage_callable
-    )
     # Frozen from 保険者設定 when the batch's envelopes are made, so a later change of the
     # setting never changes what a batch prints (a render again prints the same).
     certificate_format = models.CharField(
@@ -102,7 +111,7 @@ class IssueBatch(models.Model):
 PART_FILE_FIELDS = ("pdf", "notices_pdf", "cover_pdf", "check_pdf", "mailing_csv", "envelope_csv")
 
 
-class BatchPart(models.Model):
+class BatchPart(BatchFiles):
     """One part of a batch's rendering: a run of its envelopes (whole offices where they
     fit, a big office in chunks; a household never split), rendered by one Celery task on
     whichever worker takes it. Machine state, not history: the batch's history says what
@@ -133,24 +142,6 @@ class BatchPart(models.Model):
     rendered_by = models.CharField("作成した処理（ホスト:PID）", max_length=100, blank=True)
     started_at = models.DateTimeField("開始日時", null=True, blank=True)
     rendered_at = models.DateTimeField("作成日時", null=True, blank=True)
-    pdf = models.FileField(
-        "資格確認書PDF", upload_to="batches/", blank=True, storage=private_storage_callable
-    )
-    notices_pdf = models.FileField(
-        "お知らせPDF", upload_to="batches/", blank=True, storage=private_storage_callable
-    )
-    cover_pdf = models.FileField(
-        "送付書PDF", upload_to="batches/", blank=True, storage=private_storage_callable
-    )
-    check_pdf = models.FileField(
-        "封入チェックシートPDF", upload_to="batches/", blank=True, storage=private_storage_callable
-    )
-    mailing_csv = models.FileField(
-        "送付リストCSV", upload_to="batches/", blank=True, storage=private_storage_callable
-    )
-    envelope_csv = models.FileField(
-        "封筒リストCSV", upload_to="batches/", blank=True, storage=private_storage_callable
-    )
 
     class Meta:
         verbose_name = "発行バッチの部分"

@@ -8,6 +8,9 @@ sees only committed rows).
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,3 +66,33 @@ def manage_popen(*args: str, **env: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+@contextmanager
+def celery_worker(
+    *, pool: str = "solo", concurrency: int = 1, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `celery worker` on a queue of its own (yielded with the process), against
+    the test database and the broker of the settings; stopped afterwards."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "celery", "-A", "insurer", "worker", "--pool", pool),
+            *("--concurrency", str(concurrency), "--loglevel", "WARNING"),
+            *("--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queue),
+        ],
+        cwd=ROOT,
+        env=env if env is not None else child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield queue, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -7,10 +7,7 @@ as in test_celery_worker.py.
 
 import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -22,7 +19,7 @@ from insurer.tasks import run_nightly
 from members.models import Flag
 from tests.factories import MemberFactory, MynaStatusFactory
 from tests.insurer.test_celery_worker import needs_services
-from tests.processes import child_env
+from tests.processes import celery_worker, child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 D = date(2026, 11, 21)
@@ -35,40 +32,11 @@ def pool_children(pid: int) -> list[int]:
 
 @pytest.fixture
 def prefork_worker(transactional_db):
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "insurer",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-Q",
-            queue,
-        ],
-        cwd=ROOT,
-        env=child_env(**{TEST_PAUSE_ENV: "8"}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield queue, process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    with celery_worker(pool="prefork", env=child_env(**{TEST_PAUSE_ENV: "8"})) as (
+        queue,
+        process,
+    ):
+        yield queue, process
 
 
 def wait_for(condition, process, seconds: float, what: str):

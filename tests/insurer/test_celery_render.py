@@ -4,10 +4,7 @@ in test_celery_worker.py. The parts are rendered by both processes, a part whose
 attempt fails is retried by Celery after its wait, the batch becomes `rendered` exactly
 once, and every certificate is printed exactly once across the parts' PDFs."""
 
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from certificates.rendering import RENDER_DONE, TEST_FAIL_ENV
 from certificates.tasks import render_batch
 from tests.certificates.render_register import issue_batch, multi_office_register, printed_names
 from tests.insurer.test_celery_worker import needs_services
-from tests.processes import child_env
+from tests.processes import celery_worker, child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 # Eight offices, 34 certificates; at 4 documents a part: 9 parts for two processes.
@@ -29,32 +26,14 @@ OFFICES = {str(2001 + n): size for n, size in enumerate((3, 5, 1, 2, 4, 2, 3, 3)
 def two_process_worker(transactional_db, settings, tmp_path):
     settings.PRIVATE_FILES_ROOT = tmp_path / "private"
     settings.RENDER_PART_SIZE = 4
-    queue = f"test-{uuid.uuid4().hex[:8]}"
     env = child_env(
         PRIVATE_FILES_ROOT=str(settings.PRIVATE_FILES_ROOT),
         RENDER_PART_SIZE="4",
         RENDER_PART_RETRY_SECONDS="1",
         **{TEST_FAIL_ENV: "2:1"},  # part 2 fails on its first attempt
     )
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "celery", "-A", "insurer", "worker", "--pool", "prefork"),
-            *("--concurrency", "2", "--loglevel", "WARNING", "--without-gossip"),
-            *("--without-mingle", "--without-heartbeat", "-Q", queue),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield queue, process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    with celery_worker(pool="prefork", concurrency=2, env=env) as (queue, process):
+        yield queue, process
 
 
 @needs_services

@@ -6,21 +6,18 @@ without a broker leaves it out.
 """
 
 import os
-import subprocess
-import sys
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from insurer.models import JobRun
 from insurer.tasks import run_nightly
 from members.models import Flag
 from tests.factories import MemberFactory, MynaStatusFactory
+from tests.processes import celery_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,51 +31,10 @@ needs_services = pytest.mark.skipif(
 )
 
 
-def worker_database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def worker(transactional_db):
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": worker_database_url(),
-        "DJANGO_SETTINGS_MODULE": "insurer.settings",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "insurer",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-Q",
-            queue,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield queue, process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    with celery_worker() as (queue, process):
+        yield queue, process
 
 
 @needs_services
