@@ -28,7 +28,7 @@ from functools import lru_cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F
 
 from insurer.bulk import bulk_insert_with_history, bulk_save_with_history
 from insurer.models import Insurer, Office
@@ -39,7 +39,7 @@ from members.rules import (
     is_active,
     is_awaiting_registration,
 )
-from members.selectors import member_facts
+from members.selectors import insured_pk_sql, member_facts
 
 from .models import Certificate, IssueBatch
 from .rules import (
@@ -127,20 +127,11 @@ class _Register:
 
 
 def _member_rows(ids: list[int], as_of: date) -> dict[int, Member]:
-    insured_pk = (
-        Member.objects.filter(
-            office_id=OuterRef("office_id"),
-            number=OuterRef("number"),
-            relationship=Member.Relationship.SELF,
-        )
-        .order_by("pk")
-        .values("pk")[:1]
-    )
     status = "myna_status__"
     rows = Member.objects.filter(pk__in=ids).annotate(
         issuing_has_lost_card=has_accepted_lost_card_sql(),
         issuing_has_care_needs=has_care_needs_sql(),
-        issuing_insured_pk=Subquery(insured_pk),
+        issuing_insured_pk=insured_pk_sql(),
         # the status row's facts as plain columns (no model instance per member)
         issuing_status_pk=F(f"{status}pk"),
         issuing_card=F(f"{status}card"),

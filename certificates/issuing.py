@@ -22,7 +22,7 @@ from insurer.models import JobRun
 from members.flags import usable_card_condition
 from members.models import Flag, Member
 from members.rules import born_after_for_under, first_of_month
-from members.selectors import members_active_on, printed_name_sql
+from members.selectors import insured_pk_sql, members_active_on, printed_name_sql
 
 from .issuance import ISSUE, REISSUE, RENEW, IssueRequest, certificates_issue_bulk
 from .models import IssueBatch, Notice
@@ -50,16 +50,7 @@ NOTICE_FIELDS = {  # what a notice prints that can change: the member's value of
 def _with_insured(members: QuerySet[Member]) -> list[Member]:
     """The members, each with `notice_insured` (members.selectors.member_insured_of: None
     for an insured person), read in two queries whatever their number."""
-    insured_pk = (
-        Member.objects.filter(
-            office_id=OuterRef("office_id"),
-            number=OuterRef("number"),
-            relationship=Member.Relationship.SELF,
-        )
-        .order_by("pk")
-        .values("pk")[:1]
-    )
-    rows = list(members.annotate(notice_insured_pk=Subquery(insured_pk)))
+    rows = list(members.annotate(notice_insured_pk=insured_pk_sql()))
     wanted = sorted({m.notice_insured_pk for m in rows if not m.is_insured} - {None})
     insured: dict[int, Member] = {}
     for start in range(0, len(wanted), 10000):

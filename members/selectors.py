@@ -4,7 +4,17 @@ import re
 import unicodedata
 from datetime import date
 
-from django.db.models import DateField, Exists, F, Func, OuterRef, Q, QuerySet, Value
+from django.db.models import (
+    DateField,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce, Concat, LPad, NullIf
 
 from .models import NUMERIC_KEY_ORDER, Member, MynaStatus, MyNumber
@@ -143,6 +153,21 @@ def printed_name_sql(part: str, prefix: str = "") -> Coalesce:
     """Member.printed_family_name / printed_given_name in SQL (`part`: family or given)."""
     return Coalesce(
         NullIf(F(f"{prefix}registered_{part}_name"), Value("")), F(f"{prefix}{part}_name")
+    )
+
+
+def insured_pk_sql() -> Subquery:
+    """The id of the insured person (本人) of the household of the member in the outer
+    query — one index probe per row (member_one_self_per_household), for annotating a
+    set of members whose insured persons are then read in one query."""
+    return Subquery(
+        Member.objects.filter(
+            office_id=OuterRef("office_id"),
+            number=OuterRef("number"),
+            relationship=Member.Relationship.SELF,
+        )
+        .order_by("pk")
+        .values("pk")[:1]
     )
 
 
