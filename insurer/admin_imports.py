@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from import_export.admin import ImportMixin
 
 from .imports import CSV, EncryptedTempStorage
-from .imports.runs import import_run_create
+from .imports.runs import import_run_create, import_run_release_abandoned
 from .models import ImportRun
 from .tasks import import_file
 
@@ -138,6 +138,7 @@ class StrictImportMixin(ImportMixin):
         run = get_object_or_404(ImportRun, pk=run_id)
         if run.user_id != request.user.pk and not request.user.is_superuser:
             raise PermissionDenied
+        run = import_run_release_abandoned(run)  # 取込中 with a dead worker: say so
         finished = run.status in (ImportRun.Status.SUCCEEDED, ImportRun.Status.FAILED)
         if run.status == ImportRun.Status.SUCCEEDED:
             result_text = RUN_DONE.format(name=self.opts.verbose_name, **run.counts)

@@ -4,6 +4,13 @@
 ``import_run_create`` records the run (the admin then enqueues ``insurer.import_file``);
 ``import_run_execute`` is what the task calls. The upload stays encrypted on disk until
 the run has read it, and is removed whatever happens.
+
+A running import holds the lock ("import_run", id) from before it is marked 取込中 until its
+outcome is saved (insurer.jobs.advisory_lock: it dies with the process). So a run that is
+取込中 while its lock is free was left by a worker that died: its transaction was rolled
+back, nothing of the file was written. ``import_run_release_abandoned`` marks it failed,
+says so in Japanese and removes its upload; the progress page calls it on every refresh,
+and a task delivered again for it calls it too.
 """
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -12,6 +19,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from import_export.results import RowResult
 
+from ..jobs import advisory_lock, pause_for_tests
 from ..models import ImportRun
 from .problems import import_problems
 from .reading import FORMATS_BY_NAME, CsvSource, DatasetSource
@@ -20,6 +28,11 @@ from .storage import EncryptedTempStorage
 
 PROBLEMS_KEPT = 1_000  # problems a run keeps for its page; the count says how many more
 UPLOAD_GONE = "取り込むファイルが見つかりません（時間切れか、すでに取り込み済みです）。"
+ABANDONED = (
+    "取込処理が途中で止まりました（処理していたワーカーの停止など）。"
+    "このファイルの内容は1行も登録されていません。もう一度ファイルを取り込んでください。"
+)
+LOCK_KIND = "import_run"
 
 
 def import_run_create(
@@ -68,14 +81,48 @@ class ProgressWriter:
             self.connection.close()
 
 
-def import_run_execute(*, run_id: int) -> ImportRun:
-    """Run a recorded import (once: a task delivered again finds it started)."""
-    claimed = ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.QUEUED).update(
-        status=ImportRun.Status.RUNNING
-    )
-    run = ImportRun.objects.get(pk=run_id)
-    if not claimed:
+def import_run_release_abandoned(run: ImportRun) -> ImportRun:
+    """If `run` is 取込中 but nobody holds its lock, its worker died: mark it failed."""
+    if run.status != ImportRun.Status.RUNNING:
         return run
+    with advisory_lock(LOCK_KIND, run.pk) as taken:
+        if taken:
+            _mark_abandoned(run)
+    run.refresh_from_db()
+    return run
+
+
+def _mark_abandoned(run: ImportRun) -> None:
+    """With the run's lock held: a 取込中 run is a dead worker's."""
+    abandoned = ImportRun.objects.filter(pk=run.pk, status=ImportRun.Status.RUNNING).update(
+        status=ImportRun.Status.FAILED,
+        problems=[ABANDONED],
+        problems_total=1,
+        finished_at=timezone.now(),
+    )
+    if abandoned:
+        EncryptedTempStorage(name=run.upload_name).remove()
+
+
+def import_run_execute(*, run_id: int) -> ImportRun:
+    """Run a recorded import (once: a task delivered again finds it started, or left by a
+    dead worker, and then only marks it failed)."""
+    with advisory_lock(LOCK_KIND, run_id) as taken:
+        if not taken:  # another worker is running it
+            return ImportRun.objects.get(pk=run_id)
+        claimed = ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.QUEUED).update(
+            status=ImportRun.Status.RUNNING
+        )
+        run = ImportRun.objects.get(pk=run_id)
+        if not claimed:
+            _mark_abandoned(run)
+            run.refresh_from_db()
+            return run
+        pause_for_tests()  # the kill test stops the worker here, 取込中
+        return _execute(run)
+
+
+def _execute(run: ImportRun) -> ImportRun:
     progress = ProgressWriter(run.pk)
     storage = EncryptedTempStorage(name=run.upload_name)
     resource = import_string(run.resource)(progress=progress, lean=True)

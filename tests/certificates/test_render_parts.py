@@ -5,12 +5,9 @@ it keeps failing, the batch failed and 「PDFを作り直す」 re-rendering onl
 batch page listing the parts with their progress, and their downloads checked and logged.
 The same tasks on real worker processes: tests/insurer/test_celery_render.py."""
 
-import contextlib
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from certificates import rendering
@@ -26,9 +23,9 @@ from certificates.rendering import (
 )
 from certificates.services import batch_release
 from certificates.tasks import render_batch
-from insurer.jobs import advisory_lock
 from tests.certificates.render_register import issue_batch, multi_office_register, printed_names
 from tests.certificates.test_render_resume import parts_render_here  # noqa: F401
+from tests.locks import held_elsewhere
 
 OFFICES = {"1001": 3, "1002": 5, "1003": 1, "1004": 2}  # 4 + 7 + 1 + 3 certificates
 
@@ -43,30 +40,6 @@ def register(db, settings, tmp_path):
 @pytest.fixture
 def batch(register, monkeypatch) -> IssueBatch:
     return issue_batch(monkeypatch)
-
-
-@contextlib.contextmanager
-def held_elsewhere(kind: str, number: int):
-    """A live worker (another database connection) holds the lock."""
-    taken, release = threading.Event(), threading.Event()
-
-    def hold():
-        try:
-            with advisory_lock(kind, number) as held:
-                assert held
-                taken.set()
-                release.wait(30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert taken.wait(10)
-    try:
-        yield
-    finally:
-        release.set()
-        thread.join(10)
 
 
 def fail(monkeypatch, sequence: int, times: int) -> list[int]:

@@ -1,12 +1,9 @@
 """A render killed part-way is resumed, and the batch page says it stalled (issue 9,
 item 3). Before: a render killed mid-way stayed at 45% forever, the page refreshing."""
 
-import contextlib
-import threading
 from datetime import date
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from certificates.issuing import certificates_issue_run
@@ -18,9 +15,9 @@ from certificates.rendering import (
     batch_render_is_stalled,
 )
 from certificates.tasks import render_batch
-from insurer.jobs import advisory_lock
 from insurer.services import nightly_run
 from tests.factories import InsurerFactory, MemberFactory, MynaStatusFactory, OfficeFactory
+from tests.locks import held_elsewhere
 
 D = date(2026, 11, 21)
 
@@ -48,30 +45,6 @@ def stalled_batch(transactional_db):
     return IssueBatch.objects.get(pk=run.counts["batch"])
 
 
-@contextlib.contextmanager
-def rendering_elsewhere(batch):
-    """A live worker (another connection) holds the batch's render lock."""
-    taken, release = threading.Event(), threading.Event()
-
-    def hold():
-        try:
-            with advisory_lock(RENDER_LOCK, batch.pk) as held:
-                assert held
-                taken.set()
-                release.wait(30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert taken.wait(10)
-    try:
-        yield
-    finally:
-        release.set()
-        thread.join(10)
-
-
 def test_a_render_whose_worker_died_is_shown_stalled_and_resumed(stalled_batch, supervisor_client):
     assert batch_render_is_stalled(stalled_batch)
     page = supervisor_client.get(
@@ -93,7 +66,7 @@ def test_a_render_whose_worker_died_is_shown_stalled_and_resumed(stalled_batch, 
 def test_a_render_still_running_elsewhere_is_neither_stalled_nor_started_twice(
     stalled_batch, supervisor_client
 ):
-    with rendering_elsewhere(stalled_batch):
+    with held_elsewhere(RENDER_LOCK, stalled_batch.pk):
         assert not batch_render_is_stalled(stalled_batch)
         page = supervisor_client.get(
             reverse("admin:certificates_issuebatch_change", args=[stalled_batch.pk])

@@ -1,5 +1,6 @@
 """A Celery pool child killed mid-task: the task goes back to the queue and completes
 (issue 9, item 3). Before: the message was acknowledged and lost (WorkerLostError).
+An import it was running is marked failed instead, nothing of it written.
 
 A real worker (prefork, one child) on the Redis broker and the PostgreSQL test database,
 as in test_celery_worker.py.
@@ -13,11 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from insurer.imports import EncryptedTempStorage
+from insurer.imports.runs import ABANDONED as IMPORT_ABANDONED
+from insurer.imports.runs import import_run_create
 from insurer.jobs import ABANDONED, TEST_PAUSE_ENV
-from insurer.models import JobRun
-from insurer.tasks import run_nightly
-from members.models import Flag
+from insurer.models import ImportRun, JobRun
+from insurer.tasks import import_file, run_nightly
+from members.models import Flag, Member
 from tests.factories import MemberFactory, MynaStatusFactory
+from tests.importing import MEMBER_HEADER, member_line
 from tests.insurer.test_celery_worker import needs_services
 from tests.processes import celery_worker, child_env
 
@@ -79,3 +84,42 @@ def test_a_killed_pool_child_gives_the_task_back_and_it_completes(prefork_worker
     assert (killed.status, killed.error) == ("failed", ABANDONED)
     assert Flag.objects.filter(member=member, closed_on__isnull=True).count() == 1
     assert not JobRun.objects.filter(job="nightly", status="skipped").exists()
+
+
+@needs_services
+def test_an_import_whose_worker_is_killed_is_marked_failed_and_writes_nothing(
+    transactional_db, settings, office
+):
+    """The pool child dies while the import is 取込中: the task comes back, finds the run
+    abandoned (its lock is free) and marks it failed in Japanese; the upload is removed."""
+    storage = EncryptedTempStorage()
+    storage.save(f"{MEMBER_HEADER}\r\n{member_line(my_number='983205673214')}\r\n".encode())
+    run = import_run_create(
+        resource="members.resources.MemberResource",
+        upload_name=storage.name,
+        file_name="members.csv",
+        input_format="csv",
+        encoding=None,
+        user=None,
+    )
+    env = child_env(IMPORT_UPLOADS_ROOT=str(settings.IMPORT_UPLOADS_ROOT), **{TEST_PAUSE_ENV: "30"})
+    with celery_worker(pool="prefork", env=env) as (queue, process):
+        import_file.apply_async(args=[run.pk], queue=queue)
+        wait_for(
+            lambda: ImportRun.objects.filter(pk=run.pk, status="running").exists(),
+            process,
+            60,
+            "the import did not start",
+        )
+        [child] = pool_children(process.pid)
+        os.kill(child, signal.SIGKILL)
+        wait_for(
+            lambda: ImportRun.objects.filter(pk=run.pk, status="failed").exists(),
+            process,
+            60,
+            "the task was not delivered again to mark the run",
+        )
+    run.refresh_from_db()
+    assert (run.problems, run.problems_total) == ([IMPORT_ABANDONED], 1)
+    assert not Path(storage.get_full_path()).exists()
+    assert not Member.objects.exists()

@@ -1,6 +1,8 @@
 """A confirmed admin import runs in the background (the task ``insurer.import_file``) and
 the clerk follows it on a progress page: 取込中… N / M 行, then the outcome in Japanese."""
 
+import os
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -9,10 +11,12 @@ from django.urls import reverse
 import insurer.admin_imports
 import insurer.imports.runs
 import insurer.imports.set_based
-from insurer.imports.runs import ProgressWriter, import_run_execute
+from insurer.imports import EncryptedTempStorage
+from insurer.imports.runs import ABANDONED, LOCK_KIND, ProgressWriter, import_run_execute
 from insurer.models import ImportRun
 from members.models import Member, MyNumber
 from tests.importing import MEMBER_HEADER, member_line
+from tests.locks import held_elsewhere
 
 
 @pytest.fixture
@@ -162,3 +166,43 @@ def test_progress_is_visible_to_other_connections_while_the_import_is_open(
     # Progress is seen at once; the members only once the import commits.
     assert seen == [(0, 0), (2, 0), (4, 0), (5, 0)]
     assert Member.objects.count() == 5
+
+
+def upload_exists(run: ImportRun) -> bool:
+    return os.path.exists(EncryptedTempStorage(name=run.upload_name).get_full_path())
+
+
+@pytest.mark.django_db
+def test_a_run_left_running_by_a_dead_worker_says_so_and_its_upload_is_removed(
+    clerk_client, office, queued
+):
+    response = confirm(clerk_client, [MEMBER_HEADER, member_line(my_number="983205673214")])
+    run = ImportRun.objects.get(pk=queued[0])
+    ImportRun.objects.filter(pk=run.pk).update(status="running")  # then its worker died
+    assert upload_exists(run)
+
+    page = clerk_client.get(response["Location"]).content.decode()
+    assert ABANDONED in page
+    assert 'http-equiv="refresh"' not in page
+    run.refresh_from_db()
+    assert (run.status, run.problems, run.finished_at is not None) == ("failed", [ABANDONED], True)
+    assert not upload_exists(run)
+    # The task delivered again afterwards imports nothing.
+    assert import_run_execute(run_id=run.pk).status == "failed"
+    assert Member.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_run_whose_worker_is_alive_stays_running(clerk_client, office, queued):
+    response = confirm(clerk_client, [MEMBER_HEADER, member_line()])
+    run = ImportRun.objects.get(pk=queued[0])
+    ImportRun.objects.filter(pk=run.pk).update(status="running", rows_total=6_000)
+    with held_elsewhere(LOCK_KIND, run.pk):  # the worker, importing
+        page = clerk_client.get(response["Location"]).content.decode()
+        assert "取込中… 0 / 6,000 行" in page
+        assert 'http-equiv="refresh"' in page
+        # A second delivery of the task while the first runs leaves it alone.
+        assert import_run_execute(run_id=run.pk).status == "running"
+    run.refresh_from_db()
+    assert run.status == "running"
+    assert upload_exists(run)

@@ -6,52 +6,25 @@ certificate. Now a killed run is taken over at once, a run that finds the lock h
 exits 3, and issuing for D refuses (exit 4) until the nightly run of D has succeeded.
 """
 
-import contextlib
 import signal
-import threading
 import time
 from datetime import date
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from certificates.issuing import certificates_issue_run
 from certificates.models import Certificate
-from insurer.jobs import ABANDONED, ABANDONED_RESUMABLE, TEST_PAUSE_ENV, advisory_lock
+from insurer.jobs import ABANDONED, ABANDONED_RESUMABLE, TEST_PAUSE_ENV
 from insurer.models import JobRun
 from insurer.services import nightly_run
 from members.models import Flag
 from tests.factories import InsurerFactory, MemberFactory, MynaStatusFactory, OfficeFactory
+from tests.locks import held_elsewhere
 from tests.processes import manage, manage_popen, needs_postgres
 
 D = date(2026, 11, 21)
-
-
-@contextlib.contextmanager
-def lock_held_elsewhere(job: str):
-    """Another connection (a thread) holds the job's lock for the duration."""
-    taken, release = threading.Event(), threading.Event()
-    outcome = {}
-
-    def hold():
-        try:
-            with advisory_lock(f"job:{job}") as held:
-                outcome["held"] = held
-                taken.set()
-                release.wait(30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert taken.wait(10) and outcome["held"]
-    try:
-        yield
-    finally:
-        release.set()
-        thread.join(10)
 
 
 def run_command(name: str, *args: str) -> tuple[int, str]:
@@ -73,7 +46,7 @@ def register(db):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_that_finds_the_lock_held_is_recorded_and_exits_3(register):
-    with lock_held_elsewhere("nightly"):
+    with held_elsewhere("job:nightly"):
         run = nightly_run(run_date=D, trigger="test")
         code, output = run_command("run_nightly", "--date", D.isoformat())
     assert (run.status, run.note, run.skip_reason) == (
@@ -121,7 +94,7 @@ def test_issuing_refuses_without_a_successful_nightly_run_of_its_day(register):
 @pytest.mark.django_db(transaction=True)
 def test_issuing_does_not_run_while_the_nightly_lock_is_held(register):
     nightly_run(run_date=D, trigger="test")
-    with lock_held_elsewhere("nightly"):  # e.g. a forced re-run of the nightly
+    with held_elsewhere("job:nightly"):  # e.g. a forced re-run of the nightly
         code, output = run_command("issue_certificates", "--date", D.isoformat())
     assert code == 3, output
     assert not Certificate.objects.exists()
