@@ -6,10 +6,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+import insurer.admin_site
 from certificates.models import Certificate, LostCardCase
 from certificates.services import certificate_issue
 from inquiries.models import Category, Incident, Inquiry
-from insurer.dashboard import dashboard_numbers
+from insurer.dashboard import Bar, _scaled, dashboard_numbers
 from insurer.models import JobRun
 from members.models import Flag
 from tests.factories import InsurerFactory, MemberFactory
@@ -140,3 +141,12 @@ def test_dashboard_queries_do_not_grow_with_the_data(supervisor_client, supervis
     with CaptureQueriesContext(connection) as large:
         supervisor_client.get(reverse("admin:index"))
     assert len(large) == len(small) <= 20
+
+
+@pytest.mark.django_db
+def test_the_worklist_counts_are_grouped_by_thousands(clerk_client, monkeypatch):
+    """A clerk reads 194,453 件 at a glance, not 194453 件."""
+    bars = [Bar("資格確認書が必要（マイナンバーカード未取得）", 194_453, "?kind__exact=x")]
+    monkeypatch.setattr(insurer.admin_site, "worklist_bars", lambda: _scaled(bars))
+    html = clerk_client.get(reverse("admin:index")).content.decode()
+    assert "194,453 件" in html and "194453" not in html
