@@ -27,14 +27,20 @@ class LargeTablePaginator(Paginator):
     count up to COUNT_LIMIT, read through LIMIT so the database stops early.
     """
 
+    estimated = False  # count is the planner's estimate (unfiltered)
+    capped = False  # count stopped at COUNT_LIMIT + 1 (filtered): there are more
+
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
         if not queryset.query.where:
             estimate = self._estimate(queryset.model)
             if estimate is not None and estimate > COUNT_LIMIT:
+                self.estimated = True
                 return estimate
-        return queryset.order_by()[: COUNT_LIMIT + 1].count()
+        count = queryset.order_by()[: COUNT_LIMIT + 1].count()
+        self.capped = count > COUNT_LIMIT
+        return count
 
     @staticmethod
     def _estimate(model) -> int | None:

@@ -5,6 +5,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+import insurer.admin_utils
+import insurer.templatetags.insurer_admin
 from insurer.models import InsurerSettings, JobRun
 from insurer.roles import AUDITOR, CLERK, SUPERVISOR
 from insurer.services import nightly_run
@@ -384,3 +386,16 @@ def test_job_run_page_explains_the_counts_in_japanese(supervisor_client, registe
         reverse("admin:insurer_jobrun_change", args=[run.pk])
     ).content.decode()
     assert "発生 資格確認書が必要（マイナンバーカード未取得）: 1件" in html
+
+
+@pytest.mark.django_db
+def test_a_list_that_stopped_counting_says_so(clerk_client, register, monkeypatch):
+    """A filtered list counts up to COUNT_LIMIT: past it the clerk reads 「N 件以上」,
+    never a made-up exact number (10001 at a million members)."""
+    url = reverse("admin:members_member_changelist") + "?q=1001-12"
+    page = clerk_client.get(url).content.decode()
+    assert "結果 2 件" in page and "2 件（加入者）" in page
+    monkeypatch.setattr(insurer.admin_utils, "COUNT_LIMIT", 1)
+    monkeypatch.setattr(insurer.templatetags.insurer_admin, "COUNT_LIMIT", 1)
+    page = clerk_client.get(url).content.decode()
+    assert "結果 1 件以上" in page and "1 件以上（加入者）" in page
