@@ -92,8 +92,21 @@ class StrictModelResource(SetBasedImport, resources.ModelResource):
     my_number_columns: tuple[str, ...] = ()
     change_reason = "ファイル取込"
 
-    def __init__(self, *, progress: Progress | None = None, lean: bool = False, **kwargs):
+    def __init__(
+        self,
+        *,
+        progress: Progress | None = None,
+        lean: bool = False,
+        preview: bool = False,
+        **kwargs,
+    ):
+        """`lean`: keep problems and totals only (the command, a confirmed admin import).
+        `preview`: the admin's preview of a set-based import: lean, every row checked and
+        counted, the first PREVIEW_ROWS rows kept in ``self.preview``."""
         super().__init__(**kwargs)
+        if preview and self.set_based:
+            lean = True
+            self.preview = []
         self.row_problems: dict[int, list[tuple[str, str]]] = {}  # row number -> problems
         self.cleaned_by_column: dict[int, tuple[list, dict]] = {}  # row -> values, errors
         self.refused_rows: dict[int, dict[str, list[str]]] = {}  # row -> column -> reasons
@@ -155,9 +168,11 @@ class StrictModelResource(SetBasedImport, resources.ModelResource):
                 result.append_base_error(Error(ValidationError(message)))
             return result
         if self.set_based and (self.lean or not kwargs.get("dry_run")):
-            return self.import_set_based(
+            result = self.import_set_based(
                 DatasetSource(dataset), dry_run=bool(kwargs.get("dry_run")), user=kwargs.get("user")
             )
+            result.preview = self.preview  # the admin preview's rows (None otherwise)
+            return result
         return super().import_data(dataset, **kwargs)
 
     def before_import(self, dataset, **kwargs) -> None:

@@ -3,6 +3,7 @@
 import operator
 from array import array
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -16,6 +17,7 @@ from .reading import CsvSource, DatasetSource
 RAGGED_ROW = "列の数が見出し（{expected}列）と合いません（{actual}列）。"
 PROGRESS_EVERY = 10_000  # rows between two progress lines of the `import` command
 SET_CHUNK = 2_000  # rows checked, then written together, by a set-based import
+PREVIEW_ROWS = 100  # rows an admin preview lists (it checks and counts every row)
 
 Progress = Callable[[int, int], None]
 
@@ -31,8 +33,21 @@ def is_blank(cells: list) -> bool:
     return True
 
 
+@dataclass
+class PreviewRow:
+    """One row of an admin preview, as the import classified it."""
+
+    line: int  # the row's line in the file (line 1 is the header)
+    import_type: str  # RowResult.IMPORT_TYPE_NEW / _UPDATE / _SKIP
+    # (cell as read, whether it changes the stored value), per column; My Numbers come
+    # masked (the resource moved them out of the rows before the check)
+    cells: list[tuple[str, bool]] = field(default_factory=list)
+
+
 class SetBasedImport:
     set_based = False  # subclasses that implement load_existing and write_chunk
+    # An admin preview sets a list: the first PREVIEW_ROWS rows are kept here as checked.
+    preview: list[PreviewRow] | None = None
 
     def import_set_based(self, source, *, dry_run: bool, user=None) -> Result:
         """Every row checked as the library would check it (the same hooks), but no per-row
@@ -134,7 +149,10 @@ class SetBasedImport:
         step = self.progress_step()
         new, changed = [], []
         for number, row in enumerate(rows, start=offset + 1):
+            watched = self.preview_watch(row, existing)
             kind, instance = self.check_row(row, number, existing, result)
+            if watched is not None:
+                self.preview_add(number, kind, row, instance, watched)
             if kind == RowResult.IMPORT_TYPE_NEW:
                 new.append(instance)
             elif kind == RowResult.IMPORT_TYPE_UPDATE:
@@ -211,6 +229,28 @@ class SetBasedImport:
         if not refused:  # the chunk failed as a whole only (e.g. rows that clash together)
             result.append_base_error(Error(ValidationError(DATABASE_REFUSED)))
         return False
+
+    def preview_watch(self, row, existing: dict) -> tuple | None:
+        """While a preview still lists rows: (the stored values of the row's record, or
+        None for a new row), taken before the row is applied to it."""
+        if self.preview is None or len(self.preview) >= PREVIEW_ROWS:
+            return None
+        stored = existing.get(self.row_key(row))
+        return (None if stored is None else self.stored_values(stored),)
+
+    def preview_add(self, number: int, kind: str, row: dict, instance, watched: tuple) -> None:
+        if kind == RowResult.IMPORT_TYPE_INVALID:
+            return  # the preview shows the problems instead
+        changed = set()
+        before = watched[0]
+        if kind == RowResult.IMPORT_TYPE_UPDATE and before is not None:
+            names = {f.attname: f.name for f in self._meta.model._meta.concrete_fields}
+            after = self.stored_values(instance)
+            for attname, old, new in zip(self.compared_attributes(), before, after, strict=False):
+                if old != new:
+                    changed.add(self.column_for(names.get(attname, attname)))
+        cells = [(value, column in changed) for column, value in row.items()]
+        self.preview.append(PreviewRow(self.line_of(number), kind, cells))
 
     def row_key(self, row) -> tuple[str, ...]:
         return tuple(cell_text(row.get(column)) for column in self.key_columns)

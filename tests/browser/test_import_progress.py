@@ -4,10 +4,13 @@ of the background run (取込中…), which refreshes itself until it shows the 
 from playwright.sync_api import expect
 
 import insurer.admin_imports
+import insurer.imports.set_based
 from insurer.imports.runs import import_run_execute
 from insurer.roles import CLERK
+from members.demo import demo_my_number
 from members.models import Member
-from tests.importing import MEMBER_HEADER, member_line
+from tests.importing import MEMBER_HEADER, member_line, run_import, write_csv
+from tests.jobs import MEMBERS
 
 from .conftest import browser_login
 
@@ -66,3 +69,49 @@ def test_clerk_sees_a_failed_run_in_japanese(page, register, monkeypatch):
     expect(page.locator("ul.messagelist")).to_contain_text("取り込めませんでした")
     expect(page.locator(".import-problems")).to_contain_text("4行目 [relationship]")
     assert not Member.objects.filter(number="60").exists()  # nothing of the file written
+
+
+NEW_NUMBER = demo_my_number(12_345)
+
+
+def test_clerk_previews_a_file_every_row_checked_the_first_rows_listed(
+    page, register, monkeypatch, tmp_path
+):
+    """The preview checks the whole file set-based and lists its first rows: each row's
+    処理 (新規 / 更新 / 変更なし), an update's changed cells in bold, no My Number."""
+    assert run_import(MEMBERS, write_csv(tmp_path, "members.csv", GOOD.split("\r\n"))).ok
+    monkeypatch.setattr(insurer.imports.set_based, "PREVIEW_ROWS", 2)
+    browser_login(page, register.users[CLERK])
+    page.goto("/admin/members/member/")
+    page.get_by_role("link", name="取り込み").click()
+    changed = "\r\n".join(
+        [
+            MEMBER_HEADER,
+            member_line(number="61", address="東京都港区芝公園4-2-8"),
+            member_line(number="60", branch="01", relationship="child", given="花子", sex="2"),
+            member_line(number="62", my_number=NEW_NUMBER),
+        ]
+    )
+    page.get_by_label("取り込むファイル").set_input_files(
+        {"name": "members.csv", "mimeType": "text/csv", "buffer": changed.encode()}
+    )
+    page.get_by_label("ファイル形式").select_option(label="csv")
+    page.get_by_role("button", name="確認する（まだ書き込みません）").click()
+
+    expect(page.locator("#import-totals")).to_contain_text(
+        "全 3 行: 新規 1件、更新 1件、変更なし 1件。"
+    )
+    expect(page.locator("#import-totals")).to_contain_text("先頭の 2 行を表示しています")
+    rows = page.locator("table.import-preview tbody tr, table.import-preview > tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("2行目")
+    expect(rows.nth(0).locator(".import-type")).to_have_text("更新")
+    expect(rows.nth(0).locator("strong.changed")).to_have_text("東京都港区芝公園4-2-8")
+    expect(rows.nth(1).locator(".import-type")).to_have_text("変更なし（飛ばす）")
+    assert NEW_NUMBER not in page.content()
+    assert not Member.objects.filter(number="62").exists()  # a preview writes nothing
+
+    page.get_by_role("button", name="取り込みを実行する").click()  # in the request: no broker
+    expect(page.locator("ul.messagelist")).to_contain_text(
+        "加入者を取り込みました: 新規 1件、更新 1件、変更なし 1件。"
+    )
