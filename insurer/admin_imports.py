@@ -27,7 +27,7 @@ CONFIRM_FAILED = (
 )
 RUN_WAITING = "取込中… ファイルを確認しています。"
 RUN_PROGRESS = "取込中… {done:,} / {total:,} 行"
-RUN_DONE = "{name}を取り込みました: 新規 {new}件、更新 {update}件、変更なし {skip}件。"
+RUN_DONE = "{name}を取り込みました: 新規 {new:,}件、更新 {update:,}件、変更なし {skip:,}件。"
 UPLOAD_GONE = (
     "確認待ちのファイルが見つかりません（時間切れか、すでに取り込み済みです）。"
     "もう一度ファイルを選んでください。"

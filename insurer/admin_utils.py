@@ -101,8 +101,8 @@ class JapaneseImportMixin:
         totals = result.totals
         messages.success(
             request,
-            f"{self.opts.verbose_name}を取り込みました: 新規 {totals['new']}件、"
-            f"更新 {totals['update']}件、変更なし {totals['skip']}件。",
+            f"{self.opts.verbose_name}を取り込みました: 新規 {totals['new']:,}件、"
+            f"更新 {totals['update']:,}件、変更なし {totals['skip']:,}件。",
         )
 
 

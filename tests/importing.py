@@ -109,3 +109,21 @@ def member_line(
             my_number,
         ]
     )
+
+
+def recorded_import_run(lines: list[str]):
+    """A confirmed member import waiting for its task, as the admin leaves it: the upload
+    encrypted in IMPORT_UPLOADS_ROOT and the ImportRun pointing at it."""
+    from insurer.imports import EncryptedTempStorage
+    from insurer.imports.runs import import_run_create
+
+    storage = EncryptedTempStorage()
+    storage.save(("\r\n".join(lines) + "\r\n").encode())
+    return import_run_create(
+        resource="members.resources.MemberResource",
+        upload_name=storage.name,
+        file_name="members.csv",
+        input_format="csv",
+        encoding=None,
+        user=None,
+    )

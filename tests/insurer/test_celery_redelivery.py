@@ -16,13 +16,12 @@ import pytest
 
 from insurer.imports import EncryptedTempStorage
 from insurer.imports.runs import ABANDONED as IMPORT_ABANDONED
-from insurer.imports.runs import import_run_create
 from insurer.jobs import ABANDONED, TEST_PAUSE_ENV
 from insurer.models import ImportRun, JobRun
 from insurer.tasks import import_file, run_nightly
 from members.models import Flag, Member
 from tests.factories import MemberFactory, MynaStatusFactory
-from tests.importing import MEMBER_HEADER, member_line
+from tests.importing import MEMBER_HEADER, member_line, recorded_import_run
 from tests.insurer.test_celery_worker import needs_services
 from tests.processes import celery_worker, child_env
 
@@ -92,16 +91,8 @@ def test_an_import_whose_worker_is_killed_is_marked_failed_and_writes_nothing(
 ):
     """The pool child dies while the import is 取込中: the task comes back, finds the run
     abandoned (its lock is free) and marks it failed in Japanese; the upload is removed."""
-    storage = EncryptedTempStorage()
-    storage.save(f"{MEMBER_HEADER}\r\n{member_line(my_number='983205673214')}\r\n".encode())
-    run = import_run_create(
-        resource="members.resources.MemberResource",
-        upload_name=storage.name,
-        file_name="members.csv",
-        input_format="csv",
-        encoding=None,
-        user=None,
-    )
+    run = recorded_import_run([MEMBER_HEADER, member_line(my_number="983205673214")])
+    upload = EncryptedTempStorage(name=run.upload_name).get_full_path()
     env = child_env(IMPORT_UPLOADS_ROOT=str(settings.IMPORT_UPLOADS_ROOT), **{TEST_PAUSE_ENV: "30"})
     with celery_worker(pool="prefork", env=env) as (queue, process):
         import_file.apply_async(args=[run.pk], queue=queue)
@@ -121,5 +112,5 @@ def test_an_import_whose_worker_is_killed_is_marked_failed_and_writes_nothing(
         )
     run.refresh_from_db()
     assert (run.problems, run.problems_total) == ([IMPORT_ABANDONED], 1)
-    assert not Path(storage.get_full_path()).exists()
+    assert not Path(upload).exists()
     assert not Member.objects.exists()

@@ -15,7 +15,7 @@ from insurer.imports import EncryptedTempStorage
 from insurer.imports.runs import ABANDONED, LOCK_KIND, ProgressWriter, import_run_execute
 from insurer.models import ImportRun
 from members.models import Member, MyNumber
-from tests.importing import MEMBER_HEADER, member_line
+from tests.importing import MEMBER_HEADER, member_line, recorded_import_run
 from tests.locks import held_elsewhere
 
 
@@ -128,22 +128,9 @@ def test_progress_is_visible_to_other_connections_while_the_import_is_open(
     import's transaction (which writes the members) is still open."""
     from django.db import connections
 
-    from insurer.imports import EncryptedTempStorage
-    from insurer.imports.runs import import_run_create
-
     monkeypatch.setattr(insurer.imports.runs, "SET_CHUNK", 2)
     monkeypatch.setattr(insurer.imports.set_based, "SET_CHUNK", 2)
-    storage = EncryptedTempStorage()
-    lines = [MEMBER_HEADER, *(member_line(number=str(n)) for n in range(1, 6))]
-    storage.save(("\r\n".join(lines) + "\r\n").encode())
-    run = import_run_create(
-        resource="members.resources.MemberResource",
-        upload_name=storage.name,
-        file_name="members.csv",
-        input_format="csv",
-        encoding=None,
-        user=None,
-    )
+    run = recorded_import_run([MEMBER_HEADER, *(member_line(number=str(n)) for n in range(1, 6))])
     seen = []
     original = ProgressWriter.__call__
 
