@@ -44,7 +44,7 @@ from .models import (
     Notice,
 )
 from .pdf import document_label
-from .rendering import batch_progress, batch_render_is_stalled
+from .rendering import _enqueue_render, batch_progress, batch_render_is_stalled
 from .resources import CertificateResource
 from .selectors import envelopes_undelivered, unreturned_certificates
 from .services import (
@@ -62,7 +62,6 @@ from .services import (
     envelope_resolve,
     lost_card_case_close,
 )
-from .tasks import render_batch
 
 
 class CertificateSymbolFilter(OfficeSymbolFilter):
@@ -450,7 +449,7 @@ class IssueBatchAdmin(ReadOnlyPageMixin, HistoryAdmin):
     @admin.action(description="PDFを作り直す", permissions=["release"])
     def render_again(self, request, queryset):
         for batch in queryset.exclude(status=IssueBatch.Status.RELEASED):
-            render_batch.delay(batch.pk)
+            _enqueue_render(batch.pk, interactive=True)  # the supervisor is waiting
         self.message_user(
             request,
             "PDFの作成を始めました（失敗したバッチは、失敗した部分だけ作り直します）。"

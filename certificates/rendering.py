@@ -88,11 +88,15 @@ class PartWillRetry(Exception):
     """A part failed with attempts left: its Celery task retries it after a wait."""
 
 
-def _enqueue_render(batch_id: int) -> None:
-    """The single entry point issuing calls (on commit): render the batch on the workers."""
+def _enqueue_render(batch_id: int, *, interactive: bool = False) -> None:
+    """The single entry point issuing calls (on commit): render the batch on the workers;
+    `interactive`: a clerk waits for it (settings.CELERY_INTERACTIVE_QUEUE, read first)."""
     from .tasks import render_batch
 
-    render_batch.delay(batch_id)
+    if interactive:
+        render_batch.apply_async(args=[batch_id], queue=settings.CELERY_INTERACTIVE_QUEUE)
+    else:
+        render_batch.delay(batch_id)
 
 
 # --- The batch: plan, dispatch, resume ----------------------------------------------

@@ -160,7 +160,7 @@ def _certificate_issue_for_need(
     certificate = _issue_one(request, issued_on=issued_on, batch=batch, user=user)
     batch.certificate_count = batch.certificates.count()
     batch.save(update_fields=["certificate_count"])
-    transaction.on_commit(lambda: _enqueue_render(batch.pk))
+    transaction.on_commit(lambda: _enqueue_render(batch.pk, interactive=True))
     return certificate
 
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from kombu import Queue
 
 from insurer.keys import load_keys
 
@@ -229,8 +230,22 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # mid-task is retried after at most an hour. Longer than the longest task (issuing at a
 # million members ≤ 10 min, its PDF rendering about as long); a task still running when
 # it is redelivered finds its lock held and does nothing (jobs, batch rendering).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 60 * 60,
+    # A worker reads its queues in sorted order, each time from the first (see below).
+    "queue_order_strategy": "sorted",
+}
 # --- end of Celery delivery settings ---------------------------------------------------
+# --- Celery: what a clerk waits for comes first (README "Jobs") ------------------------
+# A confirmed import, the PDF of a clerk's single issue and 「PDFを作り直す」 go to the
+# "interactive" queue; everything else (the nightly, issuing, a batch's PDF parts) to
+# "jobs". A worker started without -Q reads both, "interactive" first ("sorted": the
+# names are chosen so), so a clerk's task waits for the tasks already running, not for
+# the parts of a batch render queued before it.
+CELERY_INTERACTIVE_QUEUE = "interactive"
+CELERY_TASK_DEFAULT_QUEUE = "jobs"
+CELERY_TASK_QUEUES = [Queue(CELERY_INTERACTIVE_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE)]
+CELERY_TASK_ROUTES = {"insurer.import_file": {"queue": CELERY_INTERACTIVE_QUEUE}}
 # --- Batch rendering in parts (issue 11; README "資格確認書") --------------------------
 # Documents (certificates and notices) per part: one Celery task renders one part.
 RENDER_PART_SIZE = int(os.environ.get("RENDER_PART_SIZE") or 5000)

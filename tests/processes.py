@@ -70,16 +70,22 @@ def manage_popen(*args: str, **env: str) -> subprocess.Popen:
 
 @contextmanager
 def celery_worker(
-    *, pool: str = "solo", concurrency: int = 1, env: dict[str, str] | None = None
+    *,
+    pool: str = "solo",
+    concurrency: int = 1,
+    env: dict[str, str] | None = None,
+    queues: tuple[str, ...] = (),
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """A real `celery worker` on a queue of its own (yielded with the process), against
-    the test database and the broker of the settings; stopped afterwards."""
+    the test database and the broker of the settings; stopped afterwards. With `queues`
+    (suffixes) it reads "<queue>-<suffix>" for each instead."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
+    names = ",".join(f"{queue}-{suffix}" for suffix in queues) or queue
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "celery", "-A", "insurer", "worker", "--pool", pool),
             *("--concurrency", str(concurrency), "--loglevel", "WARNING"),
-            *("--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queue),
+            *("--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", names),
         ],
         cwd=ROOT,
         env=env if env is not None else child_env(),
