@@ -28,11 +28,16 @@ from functools import lru_cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import F
 
-from insurer.bulk import bulk_insert_with_history, bulk_save_with_history
+from insurer.bulk import (
+    bulk_insert_with_history,
+    bulk_save_with_history,
+    in_values,
+    instance_maker,
+    loaded_instances,
+)
 from insurer.models import Insurer, Office
-from members.models import Member
+from members.models import Member, MynaStatus
 from members.rules import (
     CardStatus,
     certificate_need_reason,
@@ -67,10 +72,7 @@ SUPERSEDED_REASON = "再交付により無効"
 
 ISSUE, RENEW, REISSUE = "issue", "renew", "reissue"
 REASON_LABELS = {value: str(label) for value, label in Certificate.REASON_CHOICES}
-CERTIFICATE_ATTNAMES = [field.attname for field in Certificate._meta.concrete_fields]
-CERTIFICATE_DEFAULTS = {
-    field.attname: field.get_default() for field in Certificate._meta.concrete_fields
-}
+_new_certificate = instance_maker(Certificate)
 # The pure rules, remembered for the run: people share birth dates and issue dates.
 _valid_until = lru_cache(maxsize=100_000)(certificate_valid_until)
 _caps = lru_cache(maxsize=100_000)(certificate_caps)
@@ -126,24 +128,50 @@ class _Register:
     superseded: list[tuple[Certificate, int]] = field(default_factory=list)  # (old, round)
 
 
+# What issuing never reads of a member (timestamps are slow to load: Python, not C).
+MEMBER_UNREAD = ("name_search", "kana_search", "created_at", "updated_at")
+MEMBER_ANNOTATIONS = ("issuing_has_lost_card", "issuing_has_care_needs", "issuing_insured_pk")
+STATUS_FACTS = (  # the status row's facts, as plain attributes of the member (None: no row)
+    ("issuing_status_pk", "pk"),
+    ("issuing_card", "card"),
+    ("issuing_registration", "registration"),
+    ("issuing_ecert_expires_on", "ecert_expires_on"),
+    ("issuing_dereg_requested_on", "dereg_requested_on"),
+)
+
+
 def _member_rows(ids: list[int], as_of: date) -> dict[int, Member]:
-    status = "myna_status__"
-    rows = Member.objects.filter(pk__in=ids).annotate(
-        issuing_has_lost_card=has_accepted_lost_card_sql(),
-        issuing_has_care_needs=has_care_needs_sql(),
-        issuing_insured_pk=insured_pk_sql(),
-        # the status row's facts as plain columns (no model instance per member)
-        issuing_status_pk=F(f"{status}pk"),
-        issuing_card=F(f"{status}card"),
-        issuing_registration=F(f"{status}registration"),
-        issuing_ecert_expires_on=F(f"{status}ecert_expires_on"),
-        issuing_dereg_requested_on=F(f"{status}dereg_requested_on"),
+    """The members with their application facts and insured person's id, then their
+    status rows in a second query: by their index, where a join made PostgreSQL read the
+    whole status table for every chunk."""
+    rows = (
+        Member.objects.filter(in_values("pk", ids))
+        .order_by()
+        .annotate(
+            issuing_has_lost_card=has_accepted_lost_card_sql(),
+            issuing_has_care_needs=has_care_needs_sql(),
+            issuing_insured_pk=insured_pk_sql(),
+        )
     )
-    rows = list(rows)
+    rows = loaded_instances(rows, *MEMBER_ANNOTATIONS, defer=MEMBER_UNREAD)
+    statuses = {
+        member_id: facts
+        for member_id, *facts in MynaStatus.objects.filter(in_values("member_id", ids))
+        .order_by()
+        .values_list("member_id", *(name for _, name in STATUS_FACTS))
+    }
+    no_status = (None,) * len(STATUS_FACTS)
     symbols = {member.office_id for member in rows}
     offices = {office.symbol: office for office in Office.objects.filter(symbol__in=symbols)}
     members = {}
     for member in rows:
+        member.__dict__.update(
+            zip(
+                (attribute for attribute, _ in STATUS_FACTS),
+                statuses.get(member.pk, no_status),
+                strict=True,
+            )
+        )
         member.office = offices[member.office_id]  # printed_fields prints its name
         members[member.pk] = member
     return members
@@ -160,12 +188,19 @@ def _read(requests: Sequence[IssueRequest], as_of: date) -> _Register:
     insured = {pk: members[pk] for pk in wanted if pk in members}
     missing = wanted - set(insured)
     if missing:
-        insured.update(Member.objects.in_bulk(sorted(missing)))
+        insured.update(
+            (m.pk, m)
+            for m in loaded_instances(
+                Member.objects.filter(in_values("pk", sorted(missing))), defer=MEMBER_UNREAD
+            )
+        )
     live: dict[int, list[Certificate]] = defaultdict(list)
     by_pk: dict[int, Certificate] = {}
     named = {pk for request in requests for pk in (request.renews_id, request.supersedes_id) if pk}
-    certificates = list(
-        Certificate.objects.filter(member_id__in=ids, status__in=Certificate.LIVE).order_by("pk")
+    certificates = loaded_instances(
+        Certificate.objects.filter(
+            in_values("member_id", ids), status__in=Certificate.LIVE
+        ).order_by("pk")
     )
     if named - {certificate.pk for certificate in certificates}:
         certificates += Certificate.objects.filter(pk__in=named).exclude(
@@ -268,20 +303,19 @@ def _make(
         if supersedes in live:
             live.remove(supersedes)
         register.superseded.append((supersedes, round_))
-    values = {
-        **CERTIFICATE_DEFAULTS,
-        "member_id": member.pk,
-        "batch_id": batch.pk if batch else None,
-        "reason": reason,
-        "issued_on": issued_on,
-        "valid_from": valid_from,
-        "valid_until": valid_until,
+    # No Model.__init__ per certificate (350,000 of them in a first run): the instance
+    # Certificate(**values) would be, from the defaults computed once.
+    certificate = _new_certificate(
+        member_id=member.pk,
+        batch_id=batch.pk if batch else None,
+        reason=reason,
+        issued_on=issued_on,
+        valid_from=valid_from,
+        valid_until=valid_until,
         **printed_fields(
             member=member, insured=insured, insurer=register.insurer, valid_from=valid_from
         ),
-    }
-    # Positional: Django's fast path (350,000 of them in a first run).
-    certificate = Certificate(*(values[name] for name in CERTIFICATE_ATTNAMES))
+    )
     label = "再交付" if supersedes else "更新" if renews else "交付"
     history_reason = f"資格確認書を{label}（{REASON_LABELS.get(reason, reason)}）"
     live.append(certificate)

@@ -15,8 +15,8 @@ from datetime import date
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
-from simple_history.utils import bulk_create_with_history
 
+from insurer.bulk import bulk_insert_with_history, in_values, instance_maker
 from insurer.jobs import job_run, pause_for_tests
 from insurer.models import JobRun
 from members.flags import usable_card_condition
@@ -97,15 +97,18 @@ def notices_due(as_of: date) -> list[tuple[Member, str]]:
     return due
 
 
+_new_notice = instance_maker(Notice)
+
+
 def notices_issue(*, as_of: date, batch: IssueBatch) -> int:
     insurer = require_insurer()
     notices = []
     for member, reason in notices_due(as_of):
         insured = member.notice_insured
         notices.append(
-            Notice(
-                member=member,
-                batch=batch,
+            _new_notice(  # Notice(**values) without Model.__init__ per notice
+                member_id=member.pk,
+                batch_id=batch.pk,
                 reason=reason,
                 issued_on=as_of,
                 family_name=member.printed_family_name,
@@ -123,9 +126,7 @@ def notices_issue(*, as_of: date, batch: IssueBatch) -> int:
                 office_name=member.office.name,
             )
         )
-    bulk_create_with_history(
-        notices, Notice, batch_size=1000, default_change_reason="資格情報のお知らせを作成"
-    )
+    bulk_insert_with_history(notices, Notice, reason="資格情報のお知らせを作成")
     return len(notices)
 
 
@@ -190,7 +191,9 @@ def _issue_chunk(
             with transaction.atomic():
                 outcomes = certificates_issue_bulk(requests, issued_on=run.run_date, batch=batch)
                 served = [o.request.tag[0] for o in outcomes if o.certificate is not None]
-                Flag.objects.filter(pk__in=served).update(closed_on=run.run_date, closed_by=run)
+                Flag.objects.filter(in_values("pk", served)).update(
+                    closed_on=run.run_date, closed_by=run
+                )
                 pause_for_tests()
         except IntegrityError as error:
             if _constraint_name(error) != ONE_LIVE_PER_PERIOD or attempt == CHUNK_RETRIES - 1:

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 from members.rules import (
     PUSH_REASONS,
@@ -36,6 +37,7 @@ def _round_down(day: date) -> date:
     return day if day == month_end(day) else day.replace(day=1) - timedelta(days=1)
 
 
+@lru_cache(maxsize=4096)  # pure, and the same few issue dates and reasons all night
 def policy_valid_until(*, valid_from: date, reason: str, policy: ValidityPolicy) -> date:
     """VAL-a: N years (M months for a lost card, R months while awaiting registration) less
     a day; for the push reasons the insurer's common end date instead, when one is set;

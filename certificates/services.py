@@ -1,9 +1,10 @@
 """Every write for 資格確認書, applications, lost-card cases and notices."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date
+from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,7 +13,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from insurer.bulk import bulk_insert_values, bulk_insert_with_history
+from insurer.bulk import bulk_insert_values, bulk_insert_with_history, in_values, instance_maker
 from insurer.history import save_with_history
 from insurer.models import InsurerSettings
 from insurer.selectors import insurer_settings_get
@@ -419,9 +420,9 @@ NOT_RETURNABLE = "送付・再送した封筒だけ、戻ったことを記録�
 NOT_UNDELIVERED = "戻った封筒（再送待ち・再送済み）だけ、対応済にできます。"
 
 
-@dataclass(frozen=True)
-class _Person:
-    """What an envelope reads of a person: household, branch, name and address."""
+class _Person(NamedTuple):
+    """What an envelope reads of a person: household, branch, name and address (a tuple:
+    hundreds of thousands are made per batch)."""
 
     office_id: str
     number: str
@@ -436,11 +437,10 @@ class _Person:
         return f"{self.family_name} {self.given_name}"
 
 
-PERSON_FIELDS = tuple(field.name for field in fields(_Person))
+PERSON_FIELDS = _Person._fields
 
 
-@dataclass(frozen=True)
-class _Document:
+class _Document(NamedTuple):
     """A certificate or notice going into an envelope: its id and its person."""
 
     pk: int
@@ -471,7 +471,7 @@ def _insured_of_households(
     found: list[tuple] = []
     ordered = sorted(pks)
     for start in range(0, len(ordered), 10000):
-        found += Member.objects.filter(pk__in=ordered[start : start + 10000]).values_list(
+        found += Member.objects.filter(in_values("pk", ordered[start : start + 10000])).values_list(
             *PERSON_FIELDS
         )
     if resent_households:
@@ -520,6 +520,9 @@ def _resendable(envelopes: list[Envelope], as_of: date) -> dict[int, tuple[list,
     return found
 
 
+_new_envelope = instance_maker(Envelope)
+
+
 def _envelope_order(
     route: str, insured: "_Person | Member | None", symbol: str, number: str, sort: str
 ):
@@ -550,7 +553,11 @@ def batch_envelopes_build(
     households: dict[tuple[str, str], _Household] = {}
 
     def household_of(member: "_Person | Member") -> _Household:
-        return households.setdefault((member.office_id, member.number), _Household())
+        key = (member.office_id, member.number)
+        household = households.get(key)
+        if household is None:  # (not setdefault: no _Household made for each document)
+            household = households[key] = _Household()
+        return household
 
     insured_pks = set()
     for document, insured_pk in _documents(batch.certificates.all()):
@@ -592,8 +599,8 @@ def batch_envelopes_build(
         )
         people = [item.member for item in (*contents.certificates, *contents.notices)]
         addressee = insured or min(people, key=lambda member: member.branch)
-        envelope = Envelope(
-            batch=batch,
+        envelope = _new_envelope(  # Envelope(**values) without Model.__init__ per envelope
+            batch_id=batch.pk,
             sequence=0,
             route=route,
             office_id=symbol,

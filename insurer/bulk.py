@@ -8,10 +8,11 @@ one ``UPDATE … FROM``); elsewhere simple-history's ``bulk_create_with_history`
 ('+' inserted, '~' changed) with the given reason and user.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from operator import attrgetter
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connections, models, router
+from django.db import connection, connections, models, router
 from django.db.models.base import ModelState
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -46,6 +47,62 @@ def instance_maker(model: type[models.Model]) -> Callable[..., models.Model]:
     return make
 
 
+def loaded_instances(
+    queryset: models.QuerySet, *annotations: str, defer: Collection[str] = ()
+) -> list[models.Model]:
+    """The rows of `queryset` as model instances equal to what iterating it gives (every
+    concrete field but those named in `defer`, which are read on access as with
+    ``QuerySet.defer``; the named annotations as attributes; marked loaded from its
+    database), for bulk reads of thousands: one ``values_list`` and no ``Model.__init__``
+    per row. No post_init signal is sent (as ``instance_maker``)."""
+    model = queryset.model
+    names = [f.attname for f in model._meta.concrete_fields if f.attname not in defer]
+    names += annotations
+    alias = queryset.db
+    instances = []
+    for row in queryset.values_list(*names):
+        obj = model.__new__(model)
+        obj.__dict__.update(zip(names, row, strict=True))
+        obj._state = state = ModelState()
+        state.adding, state.db = False, alias
+        instances.append(obj)
+    return instances
+
+
+class _EqualsAny(models.Expression):
+    """`column = ANY(%s)` with the values as one array parameter (PostgreSQL)."""
+
+    conditional = True
+    output_field = models.BooleanField()
+
+    def __init__(self, column: models.F, values: list) -> None:
+        super().__init__()
+        self.column, self.values = column, values
+
+    def get_source_expressions(self) -> list:
+        return [self.column]
+
+    def set_source_expressions(self, expressions: list) -> None:
+        (self.column,) = expressions
+
+    def as_sql(self, compiler, connection) -> tuple[str, tuple]:
+        sql, params = compiler.compile(self.column)
+        # An array of the column's own type: PostgreSQL hashes a long array only for the
+        # same-type operator (bigint = integer would compare each value in turn).
+        db_type = self.column.output_field.db_type(connection)
+        return f"{sql} = ANY(%s::{db_type}[])", (*params, self.values)
+
+
+def in_values(name: str, values: Iterable) -> models.Q | _EqualsAny:
+    """The filter `name__in=values` for thousands of values: on PostgreSQL one array
+    parameter (the same plan as IN), so that each chunk's query is not a text of thousands
+    of placeholders for Django to compile and psycopg to parse; elsewhere `__in`."""
+    values = list(values)
+    if connection.vendor != "postgresql":
+        return models.Q(**{f"{name}__in": values})
+    return _EqualsAny(models.F(name), values)
+
+
 def _insert_fields(model: type[models.Model]) -> list[models.Field]:
     return [
         field for field in model._meta.concrete_fields if not getattr(field, "generated", False)
@@ -78,6 +135,12 @@ def _stamp_auto_dates(objs: Sequence[models.Model], fields: list[models.Field]) 
                     setattr(obj, field.attname, now)
 
 
+def _row_getter(fields: list[models.Field]) -> Callable[[models.Model], tuple]:
+    """obj -> the tuple of its values of `fields` (one C-level attrgetter)."""
+    getter = attrgetter(*(field.attname for field in fields))
+    return getter if len(fields) > 1 else lambda obj: (getter(obj),)
+
+
 def _write_history(
     connection,
     model: type[models.Model],
@@ -100,20 +163,14 @@ def _write_history(
     recorded_user = history_user(user)
     if recorded_user is not None:
         extra["history_user"] = recorded_user.pk
-    history_fields = [
-        field
-        for field in _insert_fields(history_model)
-        if field.attname in tracked or field.name in extra
-    ]
-
-    def history_rows():
-        for obj in objs:
-            yield [
-                extra[field.name] if field.name in extra else getattr(obj, field.attname)
-                for field in history_fields
-            ]
-
-    _copy(connection, history_model, history_fields, history_rows())
+    # The copied columns in any order: the object's own first (one C-level getter per
+    # row), then the history columns, the same for every row.
+    own = [field for field in _insert_fields(history_model) if field.attname in tracked]
+    added = [field for field in _insert_fields(history_model) if field.name in extra]
+    values = tuple(extra[field.name] for field in added)
+    getter = _row_getter(own)
+    rows = (getter(obj) + values for obj in objs)
+    _copy(connection, history_model, own + added, rows)
 
 
 def bulk_insert_with_history(
@@ -143,8 +200,8 @@ def bulk_insert_with_history(
             obj.pk = new_id
     _stamp_auto_dates(objs, fields)
     # Plain Python values: psycopg adapts dates, numbers, booleans and text itself.
-    attnames = [field.attname for field in fields]
-    _copy(connection, model, fields, ([getattr(o, name) for name in attnames] for o in objs))
+    getter = _row_getter(fields)
+    _copy(connection, model, fields, (getter(obj) for obj in objs))
     _write_history(connection, model, objs, history_type="+", reason=reason, user=user)
     for obj in objs:
         obj._state.adding = False

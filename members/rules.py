@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import MAXYEAR, date, timedelta
+from functools import lru_cache
 
 from insurer.rules import my_number_check_digit
 
@@ -212,6 +213,7 @@ def add_months(day: date, months: int) -> date:
 # --- AGE-1..AGE-4 ----------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)  # a pure function of the birth date: bulk jobs ask again and again
 def preschool_until(birth_date: date) -> date:
     """AGE-1: the first 31 March on or after the day the child reaches 6."""
     reached = reach(birth_date, 6)
@@ -223,6 +225,7 @@ def is_preschool(birth_date: date, as_of: date) -> bool:
     return as_of <= preschool_until(birth_date)
 
 
+@lru_cache(maxsize=65536)
 def elderly_from(birth_date: date) -> date:
     """AGE-2: the 1st of the month after the month containing reach(dob, 70)."""
     return add_months(first_of_month(reach(birth_date, 70)), 1)

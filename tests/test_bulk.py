@@ -50,3 +50,46 @@ def test_instance_maker_makes_what_the_model_makes(model_path):
         k: v for k, v in plain.__dict__.items() if k not in skip
     }
     assert made._state.adding and made.pk == plain.pk
+
+
+@pytest.mark.django_db
+def test_loaded_instances_are_what_the_queryset_gives(office):
+    from django.db.models import F
+
+    from insurer.bulk import loaded_instances
+
+    MemberFactory(office=office, number="1", lost_on=date(2026, 3, 31))
+    MemberFactory(office=office, number="2", registered_family_name="高橋")
+    queryset = Member.objects.annotate(household=F("number")).order_by("pk")
+    loaded, plain = loaded_instances(queryset, "household"), list(queryset)
+    assert [m.__dict__.keys() - {"_state"} for m in loaded] == [
+        m.__dict__.keys() - {"_state"} for m in plain
+    ]
+    for made, model in zip(loaded, plain, strict=True):
+        assert {k: v for k, v in made.__dict__.items() if k != "_state"} == {
+            k: v for k, v in model.__dict__.items() if k != "_state"
+        }
+        assert (made._state.adding, made._state.db) == (False, model._state.db)
+        assert made.office == office and made.printed_full_name == model.printed_full_name
+
+
+@pytest.mark.django_db
+def test_loaded_instances_read_deferred_fields_on_access(office, django_assert_num_queries):
+    from insurer.bulk import loaded_instances
+
+    created = MemberFactory(office=office, number="1")
+    with django_assert_num_queries(1):
+        (member,) = loaded_instances(Member.objects.all(), defer=("created_at", "address"))
+        assert "created_at" not in member.__dict__ and member.number == "1"
+    assert member.created_at == Member.objects.get(pk=created.pk).created_at
+
+
+@pytest.mark.django_db
+def test_in_values_filters_as_in(office):
+    from insurer.bulk import in_values
+
+    people = [MemberFactory(office=office, number=str(n)) for n in range(1, 5)]
+    wanted = [people[0].pk, people[2].pk, 10**12]
+    assert set(Member.objects.filter(in_values("pk", wanted))) == {people[0], people[2]}
+    assert not Member.objects.filter(in_values("pk", [])).exists()
+    assert Member.objects.filter(in_values("pk", wanted)).update(branch="09") == 2
