@@ -26,6 +26,7 @@ from insurer.imports import (
     shown,
 )
 from insurer.models import Office
+from insurer.rules import is_valid_my_number
 
 from . import vault
 from .models import Flag, Member, MynaStatus, MyNumber
@@ -328,15 +329,19 @@ class MemberResource(StrictModelResource):
         first_row_of_hash = self.first_row_of_hash
         raws = _column(dataset, "my_number")
         keys = vault.EncryptionKeys() if any(raws) else None  # the hash key checked once
+        check = is_valid_my_number
         chunk_digests = []
         for number, raw in enumerate(raws, start=offset + 1):
             if not raw:
                 continue
-            error = my_number_error(raw)
-            if error:
-                self.my_number_problems[number] = error
-                continue
-            plain = normalize_my_number(raw)
+            if len(raw) == 12 and raw.isascii() and raw.isdigit() and check(raw):
+                plain = raw  # nearly every number: twelve ASCII digits, valid (ID-2)
+            else:
+                error = my_number_error(raw)
+                if error:
+                    self.my_number_problems[number] = error
+                    continue
+                plain = normalize_my_number(raw)
             digest = keys.lookup_hash(plain)
             first = first_row_of_hash.setdefault(digest, number)
             if first != number:
@@ -428,14 +433,26 @@ class MemberResource(StrictModelResource):
             except ValidationError as error:
                 errors = error.update_error_dict(errors)
         else:
+            memo = self._cleaned_values
             for name in self.FIELDS_LEFT_TO_CLEAN:
                 if name in errors:
                     continue
-                field = self._model_fields[name]
-                try:
-                    setattr(instance, name, field.clean(getattr(instance, name), instance))
-                except ValidationError as error:
-                    errors.setdefault(name, []).extend(error.messages)
+                value = getattr(instance, name)
+                try:  # the field's clean is a function of the value: once per value
+                    ok, outcome = memo[name, value]
+                except KeyError:
+                    try:
+                        ok, outcome = True, self._model_fields[name].clean(value, instance)
+                    except ValidationError as error:
+                        ok, outcome = False, error.messages
+                    if len(memo) < 100_000:
+                        memo[name, value] = ok, outcome
+                except TypeError:  # not a key (cannot happen with these fields' values)
+                    ok, outcome = True, self._model_fields[name].clean(value, instance)
+                if ok:
+                    setattr(instance, name, outcome)
+                else:
+                    errors.setdefault(name, []).extend(outcome)
             try:
                 instance.clean()
             except ValidationError as error:
@@ -444,6 +461,11 @@ class MemberResource(StrictModelResource):
             errors.setdefault(column, []).append(message)
         if errors:
             raise ValidationError(errors)
+
+    @cached_property
+    def _cleaned_values(self) -> dict:
+        """(field name, value) -> (True, cleaned value) or (False, its messages)."""
+        return {}
 
     @cached_property
     def _model_fields(self) -> dict:
@@ -488,9 +510,12 @@ class MemberResource(StrictModelResource):
         return super().unchanged(instance, before) and not self._my_number_changes(instance)
 
     def write_chunk(self, new: list[Member], changed: list[Member], *, user) -> None:
-        """The chunk's members with their history ('+' and '~'), then their My Numbers."""
-        bulk_insert_with_history(new, Member, reason=self.change_reason, user=user)
-        bulk_save_with_history(changed, Member, reason=self.change_reason, user=user)
+        """The chunk's members with their history ('+' and '~'), then their My Numbers.
+        The history rows are copied by the server from the rows just written (the changed
+        members were loaded whole)."""
+        reason = self.change_reason
+        bulk_insert_with_history(new, Member, reason=reason, user=user, history_in_sql=True)
+        bulk_save_with_history(changed, Member, reason=reason, user=user, history_in_sql=True)
         numbers, digests = {}, {}
         for member in (*new, *changed):
             plain = self.my_numbers.get(member._import_row_number)
@@ -503,7 +528,7 @@ class MemberResource(StrictModelResource):
                 digests=digests,
                 new_member_ids={member.pk for member in new},
                 user=user,
-                reason=self.change_reason,
+                reason=reason,
             )
 
     def before_import_row(self, row, row_number=None, **kwargs) -> None:
