@@ -162,6 +162,30 @@ def member_ids_by_key(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, 
         return {(s, n, b): pk for s, n, b, pk in cursor}
 
 
+def my_number_owners(digests: list[str]) -> dict[str, tuple[str, str, str]]:
+    """{look-up hash: (symbol, number, branch) of the member whose number it is} for the
+    stored My Numbers with these hashes: one index probe per hash on PostgreSQL (a join
+    with the array, not a bitmap scan of an IN list)."""
+    if not digests:
+        return {}
+    if connections[router.db_for_read(MyNumber)].vendor != "postgresql":
+        return {
+            digest: (symbol, number, branch)
+            for digest, symbol, number, branch in MyNumber.objects.filter(
+                lookup_hash__in=digests
+            ).values_list("lookup_hash", "member__office_id", "member__number", "member__branch")
+        }
+    with connections[router.db_for_read(MyNumber)].cursor() as cursor:
+        cursor.execute(
+            f"SELECT n.lookup_hash, m.symbol, m.number, m.branch"
+            f" FROM unnest(%s::text[]) AS k(lookup_hash)"
+            f" JOIN {MyNumber._meta.db_table} AS n ON n.lookup_hash = k.lookup_hash"
+            f" JOIN {Member._meta.db_table} AS m ON m.id = n.member_id",
+            [list(digests)],
+        )
+        return {digest: (symbol, number, branch) for digest, symbol, number, branch in cursor}
+
+
 def insured_branches(households: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """{(symbol, number): branch of its insured person} for the stored households named."""
     insured = Member.objects.filter(relationship=Member.Relationship.SELF)
@@ -350,18 +374,7 @@ class MemberResource(StrictModelResource):
             chunk_digests.append(digest)
             self.my_number_digests[number] = digest
             self.my_numbers[number] = plain
-        self.my_number_owner = (
-            {
-                digest: (symbol, number, branch)
-                for digest, symbol, number, branch in MyNumber.objects.filter(
-                    lookup_hash__in=chunk_digests
-                ).values_list(
-                    "lookup_hash", "member__office_id", "member__number", "member__branch"
-                )
-            }
-            if chunk_digests
-            else {}
-        )
+        self.my_number_owner = my_number_owners(chunk_digests)
         index = dataset.headers.index("my_number")
         del dataset["my_number"]
         dataset.insert_col(
