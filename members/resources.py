@@ -11,7 +11,13 @@ from import_export import resources
 from import_export.fields import Field
 from import_export.instance_loaders import BaseInstanceLoader
 
-from insurer.bulk import bulk_insert_with_history, bulk_save_with_history, instance_maker
+from insurer.bulk import (
+    bulk_insert_with_history,
+    bulk_save_with_history,
+    instance_maker,
+    stored_columns,
+    stored_maker,
+)
 from insurer.imports import (
     CodeWidget,
     DateWidget,
@@ -130,14 +136,17 @@ def members_by_key(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str
             for m in _members_named(wanted, Member.objects.all())
             if (m.office_id, m.number, m.branch) in wanted
         }
-    table = Member._meta.db_table
+    alias = router.db_for_read(Member)
     symbols, numbers, branches = (list(column) for column in zip(*keys, strict=True))
-    members = Member.objects.raw(
-        f"SELECT m.* FROM {table} AS m"
-        " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(symbol, number, branch)"
-        " ON m.symbol = k.symbol AND m.number = k.number AND m.branch = k.branch",
-        [symbols, numbers, branches],
-    )
+    make = stored_maker(Member, alias)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            f"SELECT {stored_columns(Member, 'm')} FROM {Member._meta.db_table} AS m"
+            " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(symbol, number, branch)"
+            " ON m.symbol = k.symbol AND m.number = k.number AND m.branch = k.branch",
+            [symbols, numbers, branches],
+        )
+        members = [make(row) for row in cursor]
     return {(m.office_id, m.number, m.branch): m for m in members}
 
 
@@ -632,9 +641,11 @@ class MynaStatusResource(StrictModelResource):
         return MynaStatus(member_id=member_id)
 
     def write_chunk(self, new: list[MynaStatus], changed: list[MynaStatus], *, user) -> None:
-        """The chunk's statuses with their history ('+' and '~')."""
-        bulk_insert_with_history(new, MynaStatus, reason=self.change_reason, user=user)
-        bulk_save_with_history(changed, MynaStatus, reason=self.change_reason, user=user)
+        """The chunk's statuses with their history ('+' and '~'), the history copied by
+        the server from the rows written (the changed statuses were loaded whole)."""
+        reason = self.change_reason
+        bulk_insert_with_history(new, MynaStatus, reason=reason, user=user, history_in_sql=True)
+        bulk_save_with_history(changed, MynaStatus, reason=reason, user=user, history_in_sql=True)
 
     def get_or_init_instance(self, instance_loader, row):
         key = _key(row)

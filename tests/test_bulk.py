@@ -117,3 +117,26 @@ def test_history_in_sql_writes_what_the_history_from_python_holds(office):
     assert {r["history_user_id"] for r in members[:4]} == {clerk.pk}
     assert {r["history_user_id"] for r in members[4:]} == {None}
     assert [r["last4"] for r in numbers] == ["1234"] * 4
+
+
+@pytest.mark.django_db
+def test_stored_maker_makes_what_the_database_loads(office):
+    from django.db import connection
+
+    from insurer.bulk import stored_columns, stored_maker
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL: its values need no converter (members_by_key reads there)")
+    member = MemberFactory(office=office, number="7", lost_on=None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {stored_columns(Member, 'm')} FROM members_member AS m WHERE id = %s",
+            [member.pk],
+        )
+        made = stored_maker(Member, "default")(cursor.fetchone())
+    loaded = Member.objects.get(pk=member.pk)
+    assert {k: v for k, v in made.__dict__.items() if k != "_state"} == {
+        k: v for k, v in loaded.__dict__.items() if k != "_state"
+    }
+    assert (made._state.adding, made._state.db) == (False, "default")
+    assert made.office == office and made.kana_search == loaded.kana_search

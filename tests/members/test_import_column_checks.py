@@ -111,3 +111,30 @@ def test_full_width_and_bad_my_numbers_take_the_careful_way(tmp_path, office):
         "3行目 [my_number]",
     ]
     assert "検査用数字" in run.problems[0] and "12桁" in run.problems[1]
+
+
+@pytest.mark.django_db
+def test_the_import_transaction_runs_without_jit_and_parallel_workers(
+    tmp_path, office, monkeypatch
+):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL settings")
+    seen = []
+    original = MemberResource.write_chunk
+
+    def spy(self, *args, **kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('jit'), current_setting('max_parallel_workers_per_gather')"
+            )
+            seen.append(cursor.fetchone())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MemberResource, "write_chunk", spy)
+    assert run_import(MEMBERS, write_csv(tmp_path, "one.csv", [MEMBER_HEADER, member_line()])).ok
+    assert seen == [("off", "0")]
+    with connection.cursor() as cursor:  # SET LOCAL: the import's transaction only
+        cursor.execute("SELECT current_setting('max_parallel_workers_per_gather')")
+        assert cursor.fetchone() != ("0",)
