@@ -317,6 +317,7 @@ class MemberResource(StrictModelResource):
         self.my_number_problems: dict[int, str] = {}
         self.my_number_owner: dict[str, tuple[str, str, str]] = {}  # hash -> member key
         self.households_with_insured: set[tuple[str, str]] = set()
+        self.chunk_members: dict[tuple[str, str, str], Member] = {}
 
     def dehydrate_my_number(self, member: Member) -> str:
         return ""
@@ -351,9 +352,21 @@ class MemberResource(StrictModelResource):
         households = set(zip(symbols_column, _column(dataset, "number"), strict=True))
         households -= self.households_looked_up
         self.households_looked_up |= households
-        for household, branch in insured_branches(households).items():
-            self.insured_branch.setdefault(household, branch)  # the register's, before any row
-            self.households_with_insured.add(household)
+        stored_insured = {}
+        if self.streaming:  # the chunk's stored members, loaded here for load_existing
+            self.chunk_members = members_by_key(list(_keys(dataset)))
+            # A household's stored insured person among them is the register's only one
+            # (member_one_self_per_household): no need to look it up again.
+            stored_insured = {
+                (member.office_id, member.number): member.branch
+                for member in self.chunk_members.values()
+                if member.relationship == Member.Relationship.SELF
+            }
+        found = insured_branches(households - stored_insured.keys())
+        for household, branch in (*stored_insured.items(), *found.items()):
+            if household in households:
+                self.insured_branch.setdefault(household, branch)  # the register's, first
+                self.households_with_insured.add(household)
         self.take_my_numbers(dataset, offset)
 
     def take_my_numbers(self, dataset, offset: int = 0) -> None:
@@ -518,8 +531,18 @@ class MemberResource(StrictModelResource):
 
     set_based = True
 
+    streaming = False  # in import_set_based: prepare loads the chunk's stored members
+
+    def import_set_based(self, source, *, dry_run: bool, user=None):
+        self.streaming = True
+        try:
+            return super().import_set_based(source, dry_run=dry_run, user=user)
+        finally:
+            self.streaming, self.chunk_members = False, {}
+
     def load_existing(self, rows: list[dict]) -> dict:
-        return members_by_key([self.row_key(row) for row in rows])
+        members, self.chunk_members = self.chunk_members, {}  # loaded by prepare
+        return members
 
     @cached_property
     def new_member(self):

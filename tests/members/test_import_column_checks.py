@@ -138,3 +138,34 @@ def test_the_import_transaction_runs_without_jit_and_parallel_workers(
     with connection.cursor() as cursor:  # SET LOCAL: the import's transaction only
         cursor.execute("SELECT current_setting('max_parallel_workers_per_gather')")
         assert cursor.fetchone() != ("0",)
+
+
+@pytest.mark.django_db
+def test_a_stored_insured_person_in_the_chunk_is_not_looked_up_again(tmp_path, office, monkeypatch):
+    """The insured person of a household whose stored self row the chunk loaded is known
+    from it (one self per household); a second self is refused all the same."""
+    import members.resources
+
+    spouse = {"branch": "01", "relationship": "spouse", "given": "花子", "sex": "2"}
+    first = [MEMBER_HEADER, member_line(), member_line(**spouse), member_line(number="2")]
+    assert run_import(MEMBERS, write_csv(tmp_path, "first.csv", first)).ok
+    looked_up = []
+    original = members.resources.insured_branches
+
+    def spy(households):
+        looked_up.append(set(households))
+        return original(households)
+
+    monkeypatch.setattr(members.resources, "insured_branches", spy)
+    lines = [
+        MEMBER_HEADER,
+        member_line(address="新住所"),  # the stored self of household 1
+        member_line(**spouse, address="新住所"),
+        member_line(number="2", branch="01", relationship="child", given="一郎"),  # self stored
+    ]
+    run = run_import(MEMBERS, write_csv(tmp_path, "second.csv", lines))
+    assert run.ok, run.stderr
+    assert looked_up == [{("1001", "2")}]
+    lines.append(member_line(branch="02", given="次郎", given_kana="ジロウ"))  # a second self
+    run = run_import(MEMBERS, write_csv(tmp_path, "third.csv", lines))
+    assert run.problems == ["5行目 [relationship]: この記号・番号には本人（self）がすでにいます。"]
