@@ -58,15 +58,24 @@ def loaded_instances(
     model = queryset.model
     names = [f.attname for f in model._meta.concrete_fields if f.attname not in defer]
     names += annotations
-    alias = queryset.db
-    instances = []
-    for row in queryset.values_list(*names):
+    make = _loaded_maker(model, names, queryset.db)
+    return [make(row) for row in queryset.values_list(*names)]
+
+
+def _loaded_maker(
+    model: type[models.Model], names: Sequence[str], alias: str
+) -> Callable[[Sequence], models.Model]:
+    """row -> an instance of `model` loaded from `alias` with `names` set from the row's
+    values, in order: no ``Model.__init__`` (nor its post_init signal)."""
+
+    def make(values: Sequence) -> models.Model:
         obj = model.__new__(model)
-        obj.__dict__.update(zip(names, row, strict=True))
-        obj._state = state = ModelState()
+        state = obj._state = ModelState()
         state.adding, state.db = False, alias
-        instances.append(obj)
-    return instances
+        obj.__dict__.update(zip(names, values, strict=True))
+        return obj
+
+    return make
 
 
 class _EqualsAny(models.Expression):
@@ -101,6 +110,20 @@ def in_values(name: str, values: Iterable) -> models.Q | _EqualsAny:
     if connection.vendor != "postgresql":
         return models.Q(**{f"{name}__in": values})
     return _EqualsAny(models.F(name), values)
+
+
+def stored_maker(model: type[models.Model], alias: str) -> Callable[[Sequence], models.Model]:
+    """A maker of instances equal to ``model.from_db(alias, …)`` from a row of every
+    concrete field's value (``stored_columns`` order) as psycopg returns them on
+    PostgreSQL (no field there needs a converter), for loading thousands of rows:
+    no ``Model.__init__`` per row (no post_init signal: no model loaded this way listens
+    to it)."""
+    return _loaded_maker(model, [field.attname for field in model._meta.concrete_fields], alias)
+
+
+def stored_columns(model: type[models.Model], table_alias: str) -> str:
+    """The select list ``stored_maker`` reads, with each column under `table_alias`."""
+    return ", ".join(f'{table_alias}."{field.column}"' for field in model._meta.concrete_fields)
 
 
 def _insert_fields(model: type[models.Model]) -> list[models.Field]:
@@ -173,14 +196,61 @@ def _write_history(
     _copy(connection, history_model, own + added, rows)
 
 
+def _write_history_in_sql(
+    connection,
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    *,
+    history_type: str,
+    reason: str,
+    user: AbstractBaseUser | None,
+) -> None:
+    """``_write_history`` done by the server: one INSERT … SELECT of the rows just written
+    (by primary key, in the order of `objs`), instead of sending every value back. Only
+    where the table holds exactly what the objects hold (the rows were just written from
+    them)."""
+    history_model = model.history.model
+    model_fields = {field.attname: field for field in _insert_fields(model)}
+    tracked = [
+        field
+        for field in _insert_fields(history_model)
+        if field.attname in model_fields and not field.name.startswith("history_")
+    ]
+    quote = connection.ops.quote_name
+    recorded_user = history_user(user)
+    pk = model._meta.pk
+    columns = [quote(field.column) for field in tracked]
+    values = [f"t.{quote(model_fields[field.attname].column)}" for field in tracked]
+    columns += ["history_date", "history_change_reason", "history_type", "history_user_id"]
+    values += ["%s", "%s", "%s", "%s"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(history_model._meta.db_table)} ({', '.join(columns)}) "
+            f"SELECT {', '.join(values)} FROM unnest(%s::bigint[]) WITH ORDINALITY AS k(pk, n) "
+            f"JOIN {quote(model._meta.db_table)} AS t ON t.{quote(pk.column)} = k.pk "
+            "ORDER BY k.n",
+            [
+                timezone.now(),
+                reason,
+                history_type,
+                recorded_user.pk if recorded_user is not None else None,
+                [obj.pk for obj in objs],
+            ],
+        )
+
+
 def bulk_insert_with_history(
     objs: Sequence[models.Model],
     model: type[models.Model],
     *,
     reason: str,
     user: AbstractBaseUser | None = None,
+    history_in_sql: bool = False,
 ) -> Sequence[models.Model]:
-    """Insert new rows and one history row each; primary keys are set on `objs`."""
+    """Insert new rows and one history row each; primary keys are set on `objs`.
+
+    ``history_in_sql``: on PostgreSQL the history rows are copied by the server from the
+    rows just written (``_write_history_in_sql``) rather than sent from Python."""
     if not objs:
         return objs
     alias = router.db_for_write(model)
@@ -202,7 +272,8 @@ def bulk_insert_with_history(
     # Plain Python values: psycopg adapts dates, numbers, booleans and text itself.
     getter = _row_getter(fields)
     _copy(connection, model, fields, (getter(obj) for obj in objs))
-    _write_history(connection, model, objs, history_type="+", reason=reason, user=user)
+    write_history = _write_history_in_sql if history_in_sql else _write_history
+    write_history(connection, model, objs, history_type="+", reason=reason, user=user)
     for obj in objs:
         obj._state.adding = False
         obj._state.db = alias
@@ -253,10 +324,13 @@ def bulk_save_with_history(
     *,
     reason: str,
     user: AbstractBaseUser | None = None,
+    history_in_sql: bool = False,
 ) -> Sequence[models.Model]:
     """Write every field of stored rows (as save() would) and one '~' history row each.
 
-    On PostgreSQL: COPY into a scratch table, then one UPDATE … FROM.
+    On PostgreSQL: COPY into a scratch table, then one UPDATE … FROM. ``history_in_sql``:
+    the history rows are copied by the server from the updated rows (the objects must hold
+    every stored value, e.g. loaded whole: the history keeps the table's values).
     """
     if not objs:
         return objs
@@ -301,5 +375,6 @@ def bulk_save_with_history(
             f"WHERE t.{quote(pk.column)} = s.{quote(pk.column)}"
         )
         cursor.execute(f"DROP TABLE {scratch}")
-    _write_history(connection, model, objs, history_type="~", reason=reason, user=user)
+    write_history = _write_history_in_sql if history_in_sql else _write_history
+    write_history(connection, model, objs, history_type="~", reason=reason, user=user)
     return objs

@@ -23,6 +23,12 @@ def mask_digit_runs(text: str) -> str:
     return _SEPARATED_TWELVE.sub(_mask, _LONG_DIGIT_RUN.sub(_mask, text))
 
 
+def has_digit_run(text: str) -> bool:
+    """Whether ``mask_digit_runs`` would mask anything (or ``my_number_candidates`` find
+    anything) in `text`."""
+    return bool(_LONG_DIGIT_RUN.search(text) or _SEPARATED_TWELVE.search(text))
+
+
 def my_number_candidates(text: str) -> list[str]:
     """Twelve-digit runs in free text (4-4-4 with a hyphen or space allowed), as ASCII."""
     found = []

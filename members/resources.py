@@ -11,7 +11,13 @@ from import_export import resources
 from import_export.fields import Field
 from import_export.instance_loaders import BaseInstanceLoader
 
-from insurer.bulk import bulk_insert_with_history, bulk_save_with_history, instance_maker
+from insurer.bulk import (
+    bulk_insert_with_history,
+    bulk_save_with_history,
+    instance_maker,
+    stored_columns,
+    stored_maker,
+)
 from insurer.imports import (
     CodeWidget,
     DateWidget,
@@ -26,6 +32,7 @@ from insurer.imports import (
     shown,
 )
 from insurer.models import Office
+from insurer.rules import is_valid_my_number
 
 from . import vault
 from .models import Flag, Member, MynaStatus, MyNumber
@@ -129,14 +136,17 @@ def members_by_key(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str
             for m in _members_named(wanted, Member.objects.all())
             if (m.office_id, m.number, m.branch) in wanted
         }
-    table = Member._meta.db_table
+    alias = router.db_for_read(Member)
     symbols, numbers, branches = (list(column) for column in zip(*keys, strict=True))
-    members = Member.objects.raw(
-        f"SELECT m.* FROM {table} AS m"
-        " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(symbol, number, branch)"
-        " ON m.symbol = k.symbol AND m.number = k.number AND m.branch = k.branch",
-        [symbols, numbers, branches],
-    )
+    make = stored_maker(Member, alias)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            f"SELECT {stored_columns(Member, 'm')} FROM {Member._meta.db_table} AS m"
+            " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(symbol, number, branch)"
+            " ON m.symbol = k.symbol AND m.number = k.number AND m.branch = k.branch",
+            [symbols, numbers, branches],
+        )
+        members = [make(row) for row in cursor]
     return {(m.office_id, m.number, m.branch): m for m in members}
 
 
@@ -159,6 +169,30 @@ def member_ids_by_key(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, 
             [symbols, numbers, branches],
         )
         return {(s, n, b): pk for s, n, b, pk in cursor}
+
+
+def my_number_owners(digests: list[str]) -> dict[str, tuple[str, str, str]]:
+    """{look-up hash: (symbol, number, branch) of the member whose number it is} for the
+    stored My Numbers with these hashes: one index probe per hash on PostgreSQL (a join
+    with the array, not a bitmap scan of an IN list)."""
+    if not digests:
+        return {}
+    if connections[router.db_for_read(MyNumber)].vendor != "postgresql":
+        return {
+            digest: (symbol, number, branch)
+            for digest, symbol, number, branch in MyNumber.objects.filter(
+                lookup_hash__in=digests
+            ).values_list("lookup_hash", "member__office_id", "member__number", "member__branch")
+        }
+    with connections[router.db_for_read(MyNumber)].cursor() as cursor:
+        cursor.execute(
+            f"SELECT n.lookup_hash, m.symbol, m.number, m.branch"
+            f" FROM unnest(%s::text[]) AS k(lookup_hash)"
+            f" JOIN {MyNumber._meta.db_table} AS n ON n.lookup_hash = k.lookup_hash"
+            f" JOIN {Member._meta.db_table} AS m ON m.id = n.member_id",
+            [list(digests)],
+        )
+        return {digest: (symbol, number, branch) for digest, symbol, number, branch in cursor}
 
 
 def insured_branches(households: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -283,6 +317,7 @@ class MemberResource(StrictModelResource):
         self.my_number_problems: dict[int, str] = {}
         self.my_number_owner: dict[str, tuple[str, str, str]] = {}  # hash -> member key
         self.households_with_insured: set[tuple[str, str]] = set()
+        self.chunk_members: dict[tuple[str, str, str], Member] = {}
 
     def dehydrate_my_number(self, member: Member) -> str:
         return ""
@@ -317,9 +352,21 @@ class MemberResource(StrictModelResource):
         households = set(zip(symbols_column, _column(dataset, "number"), strict=True))
         households -= self.households_looked_up
         self.households_looked_up |= households
-        for household, branch in insured_branches(households).items():
-            self.insured_branch.setdefault(household, branch)  # the register's, before any row
-            self.households_with_insured.add(household)
+        stored_insured = {}
+        if self.streaming:  # the chunk's stored members, loaded here for load_existing
+            self.chunk_members = members_by_key(list(_keys(dataset)))
+            # A household's stored insured person among them is the register's only one
+            # (member_one_self_per_household): no need to look it up again.
+            stored_insured = {
+                (member.office_id, member.number): member.branch
+                for member in self.chunk_members.values()
+                if member.relationship == Member.Relationship.SELF
+            }
+        found = insured_branches(households - stored_insured.keys())
+        for household, branch in (*stored_insured.items(), *found.items()):
+            if household in households:
+                self.insured_branch.setdefault(household, branch)  # the register's, first
+                self.households_with_insured.add(household)
         self.take_my_numbers(dataset, offset)
 
     def take_my_numbers(self, dataset, offset: int = 0) -> None:
@@ -328,15 +375,19 @@ class MemberResource(StrictModelResource):
         first_row_of_hash = self.first_row_of_hash
         raws = _column(dataset, "my_number")
         keys = vault.EncryptionKeys() if any(raws) else None  # the hash key checked once
+        check = is_valid_my_number
         chunk_digests = []
         for number, raw in enumerate(raws, start=offset + 1):
             if not raw:
                 continue
-            error = my_number_error(raw)
-            if error:
-                self.my_number_problems[number] = error
-                continue
-            plain = normalize_my_number(raw)
+            if len(raw) == 12 and raw.isascii() and raw.isdigit() and check(raw):
+                plain = raw  # nearly every number: twelve ASCII digits, valid (ID-2)
+            else:
+                error = my_number_error(raw)
+                if error:
+                    self.my_number_problems[number] = error
+                    continue
+                plain = normalize_my_number(raw)
             digest = keys.lookup_hash(plain)
             first = first_row_of_hash.setdefault(digest, number)
             if first != number:
@@ -345,18 +396,7 @@ class MemberResource(StrictModelResource):
             chunk_digests.append(digest)
             self.my_number_digests[number] = digest
             self.my_numbers[number] = plain
-        self.my_number_owner = (
-            {
-                digest: (symbol, number, branch)
-                for digest, symbol, number, branch in MyNumber.objects.filter(
-                    lookup_hash__in=chunk_digests
-                ).values_list(
-                    "lookup_hash", "member__office_id", "member__number", "member__branch"
-                )
-            }
-            if chunk_digests
-            else {}
-        )
+        self.my_number_owner = my_number_owners(chunk_digests)
         index = dataset.headers.index("my_number")
         del dataset["my_number"]
         dataset.insert_col(
@@ -428,14 +468,26 @@ class MemberResource(StrictModelResource):
             except ValidationError as error:
                 errors = error.update_error_dict(errors)
         else:
+            memo = self._cleaned_values
             for name in self.FIELDS_LEFT_TO_CLEAN:
                 if name in errors:
                     continue
-                field = self._model_fields[name]
-                try:
-                    setattr(instance, name, field.clean(getattr(instance, name), instance))
-                except ValidationError as error:
-                    errors.setdefault(name, []).extend(error.messages)
+                value = getattr(instance, name)
+                try:  # the field's clean is a function of the value: once per value
+                    ok, outcome = memo[name, value]
+                except KeyError:
+                    try:
+                        ok, outcome = True, self._model_fields[name].clean(value, instance)
+                    except ValidationError as error:
+                        ok, outcome = False, error.messages
+                    if len(memo) < 100_000:
+                        memo[name, value] = ok, outcome
+                except TypeError:  # not a key (cannot happen with these fields' values)
+                    ok, outcome = True, self._model_fields[name].clean(value, instance)
+                if ok:
+                    setattr(instance, name, outcome)
+                else:
+                    errors.setdefault(name, []).extend(outcome)
             try:
                 instance.clean()
             except ValidationError as error:
@@ -444,6 +496,11 @@ class MemberResource(StrictModelResource):
             errors.setdefault(column, []).append(message)
         if errors:
             raise ValidationError(errors)
+
+    @cached_property
+    def _cleaned_values(self) -> dict:
+        """(field name, value) -> (True, cleaned value) or (False, its messages)."""
+        return {}
 
     @cached_property
     def _model_fields(self) -> dict:
@@ -474,8 +531,18 @@ class MemberResource(StrictModelResource):
 
     set_based = True
 
+    streaming = False  # in import_set_based: prepare loads the chunk's stored members
+
+    def import_set_based(self, source, *, dry_run: bool, user=None):
+        self.streaming = True
+        try:
+            return super().import_set_based(source, dry_run=dry_run, user=user)
+        finally:
+            self.streaming, self.chunk_members = False, {}
+
     def load_existing(self, rows: list[dict]) -> dict:
-        return members_by_key([self.row_key(row) for row in rows])
+        members, self.chunk_members = self.chunk_members, {}  # loaded by prepare
+        return members
 
     @cached_property
     def new_member(self):
@@ -488,9 +555,12 @@ class MemberResource(StrictModelResource):
         return super().unchanged(instance, before) and not self._my_number_changes(instance)
 
     def write_chunk(self, new: list[Member], changed: list[Member], *, user) -> None:
-        """The chunk's members with their history ('+' and '~'), then their My Numbers."""
-        bulk_insert_with_history(new, Member, reason=self.change_reason, user=user)
-        bulk_save_with_history(changed, Member, reason=self.change_reason, user=user)
+        """The chunk's members with their history ('+' and '~'), then their My Numbers.
+        The history rows are copied by the server from the rows just written (the changed
+        members were loaded whole)."""
+        reason = self.change_reason
+        bulk_insert_with_history(new, Member, reason=reason, user=user, history_in_sql=True)
+        bulk_save_with_history(changed, Member, reason=reason, user=user, history_in_sql=True)
         numbers, digests = {}, {}
         for member in (*new, *changed):
             plain = self.my_numbers.get(member._import_row_number)
@@ -503,7 +573,7 @@ class MemberResource(StrictModelResource):
                 digests=digests,
                 new_member_ids={member.pk for member in new},
                 user=user,
-                reason=self.change_reason,
+                reason=reason,
             )
 
     def before_import_row(self, row, row_number=None, **kwargs) -> None:
@@ -594,9 +664,11 @@ class MynaStatusResource(StrictModelResource):
         return MynaStatus(member_id=member_id)
 
     def write_chunk(self, new: list[MynaStatus], changed: list[MynaStatus], *, user) -> None:
-        """The chunk's statuses with their history ('+' and '~')."""
-        bulk_insert_with_history(new, MynaStatus, reason=self.change_reason, user=user)
-        bulk_save_with_history(changed, MynaStatus, reason=self.change_reason, user=user)
+        """The chunk's statuses with their history ('+' and '~'), the history copied by
+        the server from the rows written (the changed statuses were loaded whole)."""
+        reason = self.change_reason
+        bulk_insert_with_history(new, MynaStatus, reason=reason, user=user, history_in_sql=True)
+        bulk_save_with_history(changed, MynaStatus, reason=reason, user=user, history_in_sql=True)
 
     def get_or_init_instance(self, instance_loader, row):
         key = _key(row)

@@ -44,6 +44,7 @@ def mask_my_number(last4: str) -> str:
 _KATAKANA = re.compile(r"[\u30A1-\u30FA\u30FC\u30FD\u30FE\u30FB]+")
 
 
+@lru_cache(maxsize=16_384)  # a file's kana repeat (a million rows, a few thousand names)
 def normalize_kana(value: str) -> str:
     """Hiragana and half-width kana become full-width katakana; spaces are removed.
 
@@ -72,6 +73,7 @@ def looks_like_kana(value: str) -> bool:
 _VARIATION_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 
 
+@lru_cache(maxsize=16_384)
 def is_registrable_name(text: str) -> bool:
     """ID-4: every character is in JIS X 0208 — the text encodes in ISO-2022-JP. (CP932 is
     wider: 髙 and 﨑 are CP932 extensions, so "encodes in CP932" is not the test.)"""

@@ -422,7 +422,9 @@ def my_numbers_register_bulk(
         (changed if record else created).append(target)
         action = MyNumberAccessLog.Action.CHANGE if record else MyNumberAccessLog.Action.REGISTER
         logs.append(new_log(member_id=member_id, user_id=user_id, action=action, reason=reason))
-    bulk_insert_with_history(created, MyNumber, reason=reason, user=user)
-    bulk_save_with_history(changed, MyNumber, reason=reason, user=user)
+    # The history rows are copied by the server from the rows written (the changed
+    # records were loaded whole).
+    bulk_insert_with_history(created, MyNumber, reason=reason, user=user, history_in_sql=True)
+    bulk_save_with_history(changed, MyNumber, reason=reason, user=user, history_in_sql=True)
     bulk_insert(logs, MyNumberAccessLog)
     return len(logs)

@@ -154,4 +154,4 @@ class EncryptionKeys:
             raise KeyMissing from None
 
     def lookup_hash(self, plaintext: str) -> str:
-        return hmac.new(self.hash_key, plaintext.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self.hash_key, plaintext.encode(), "sha256").hex()  # as _hmac

@@ -19,7 +19,7 @@ from import_export import resources, widgets
 from import_export.results import Error, Result
 
 from ..history import history_user
-from ..masking import mask_digit_runs, my_number_candidates
+from ..masking import has_digit_run, mask_digit_runs, my_number_candidates
 from ..rules import is_valid_my_number
 from .cells import (
     RequiredTextWidget,
@@ -108,7 +108,7 @@ class StrictModelResource(SetBasedImport, resources.ModelResource):
             lean = True
             self.preview = []
         self.row_problems: dict[int, list[tuple[str, str]]] = {}  # row number -> problems
-        self.cleaned_by_column: dict[int, tuple[list, dict]] = {}  # row -> values, errors
+        self.cleaned_by_column: dict[int, tuple[dict, dict]] = {}  # row -> values, errors
         self.refused_rows: dict[int, dict[str, list[str]]] = {}  # row -> column -> reasons
         self.file_lines: list[int] | None = None
         self.progress = progress
@@ -217,12 +217,17 @@ class StrictModelResource(SetBasedImport, resources.ModelResource):
                 continue
             limit, free_text = self.cell_limit(column), self.is_free_text(column)
             cells = dataset.get_col(index)
-            if (  # the usual column: short printable text only, checked at C speed
-                all(cell.__class__ is str for cell in cells)
-                and max(map(len, cells)) < min(12, limit + 1)
-                and "".join(cells).isprintable()
-            ):
-                continue
+            if all(cell.__class__ is str for cell in cells):
+                # The usual column, checked at C speed: printable text within the limit,
+                # and no run of digits a message would mask ("|" parts the cells: not a
+                # digit, nor a separator the twelve-digit patterns allow).
+                longest, joined = max(map(len, cells)), "|".join(cells)
+                if (
+                    longest <= limit
+                    and joined.isprintable()
+                    and (longest < 12 or not has_digit_run(joined))
+                ):
+                    continue
             changed = False
             for number, cell in enumerate(cells, start=offset + 1):
                 if (  # nearly every cell: short, printable text (nothing below applies)
@@ -317,8 +322,16 @@ class StrictModelResource(SetBasedImport, resources.ModelResource):
         cleaned = self.cleaned_by_column.get(kwargs.get("row_number"))
         if cleaned is not None:  # the chunk's columns, cleaned together (clean_columns)
             values, errors = cleaned
-            for attribute, value in values:
-                setattr(instance, attribute, value)
+            # What setattr would do, at once: plain fields are the instance's own
+            # attributes; a foreign key is its key (attname) and the cached object.
+            instance.__dict__.update(values)
+            for name, attname, target in self.related_columns():
+                if attname in values:
+                    related = values[attname]
+                    instance._state.fields_cache[name] = related
+                    instance.__dict__[attname] = (
+                        None if related is None else getattr(related, target)
+                    )
             if errors:
                 raise ValidationError(errors)
             return
@@ -339,40 +352,94 @@ class StrictModelResource(SetBasedImport, resources.ModelResource):
     def clean_columns(self, rows: list[dict], offset: int) -> None:
         """Clean a chunk column by column, each distinct cell once (a column's widget is
         a function of the cell: codes, dates, flags and empty cells repeat): row number ->
-        ((attribute, value) pairs, {attribute: error}) for ``import_fields``."""
+        ({attname: value}, {attribute: error}) for ``import_fields``. A foreign key's
+        value is the related object, under the key's attname (``related_columns``)."""
         self.cleaned_by_column = {}
         plan = self.field_plan()
         if plan is None or not rows:
             return
         count = len(rows)
-        values: list[list] = [[] for _ in range(count)]
+        names: list[str] = []  # the attnames of the columns cleaned without a problem
+        columns: list[list] = []  # their values, row by row
+        values: list[dict] = [{} for _ in range(count)]  # the other columns' values
         errors: list[dict] = [{} for _ in range(count)]
+        attnames = self.attnames()
         for column, attribute, clean, saves_null in plan:
             if column not in rows[0]:  # an optional column the file leaves out
                 continue
-            memo: dict = {}
-            for index, row in enumerate(rows):
-                cell = row[column]
-                try:
-                    ok, value = memo[cell]
-                except KeyError:
-                    try:
-                        ok, value = True, clean(cell, row=row)
-                    except ValueError as error:
-                        ok, value = False, ValidationError(force_str(error), code="invalid")
-                    memo[cell] = ok, value
-                except TypeError:  # a cell that cannot be a key: cleaned on its own
-                    try:
-                        ok, value = True, clean(cell, row=row)
-                    except ValueError as error:
-                        ok, value = False, ValidationError(force_str(error), code="invalid")
+            attname = attnames[attribute]
+            cells = [row[column] for row in rows]
+            try:
+                memo = dict.fromkeys(cells)
+            except TypeError:  # a cell that cannot be a key: every cell on its own
+                memo = None
+            if memo is not None:
+                for cell in memo:
+                    memo[cell] = self.clean_cell(clean, cell)
+                outcomes = [memo[cell] for cell in cells]
+                if all(ok for ok, _ in memo.values()) and (
+                    saves_null or all(value is not None for _, value in memo.values())
+                ):
+                    names.append(attname)
+                    columns.append([value for _, value in outcomes])
+                    continue
+            else:
+                outcomes = [self.clean_cell(clean, cell) for cell in cells]
+            for index, (ok, value) in enumerate(outcomes):
                 if not ok:
                     errors[index][attribute] = value
                 elif value is not None or saves_null:
-                    values[index].append((attribute, value))
+                    values[index][attname] = value
+        by_row = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+        if not by_row:
+            by_row = [{} for _ in range(count)]
+        for index, extra in enumerate(values):
+            if extra:
+                by_row[index].update(extra)
         self.cleaned_by_column = {
-            offset + index + 1: pair for index, pair in enumerate(zip(values, errors, strict=True))
+            offset + index + 1: pair for index, pair in enumerate(zip(by_row, errors, strict=True))
         }
+
+    @staticmethod
+    def clean_cell(clean, cell) -> tuple[bool, object]:
+        """(True, value) or (False, the ValidationError) of one cell of a column."""
+        try:
+            return True, clean(cell, row=None)
+        except ValueError as error:
+            return False, ValidationError(force_str(error), code="invalid")
+
+    def attnames(self) -> dict[str, str]:
+        """{attribute: the model's attname}: a foreign key's value is stored under its
+        attname (``import_fields`` turns the related object into the key)."""
+        if not hasattr(self, "_attnames"):
+            model_meta = self._meta.model._meta
+            self._attnames = {}
+            for field in self.get_import_fields():
+                if field.attribute and "__" not in field.attribute:
+                    try:
+                        model_field = model_meta.get_field(field.attribute)
+                    except Exception:  # not a model field: set as it is
+                        self._attnames[field.attribute] = field.attribute
+                        continue
+                    self._attnames[field.attribute] = getattr(
+                        model_field, "attname", field.attribute
+                    )
+        return self._attnames
+
+    def related_columns(self) -> list[tuple[str, str, str]]:
+        """(field name, attname, attname of the related key) of each foreign key set by
+        a column (a to_field key such as Office.symbol included)."""
+        if not hasattr(self, "_related_columns"):
+            model_meta = self._meta.model._meta
+            related = []
+            for attribute, attname in self.attnames().items():
+                if attname == attribute:
+                    continue
+                model_field = model_meta.get_field(attribute)
+                if model_field.many_to_one:
+                    related.append((attribute, attname, model_field.target_field.attname))
+            self._related_columns = related
+        return self._related_columns
 
     def field_plan(self) -> list[tuple] | None:
         """(column, attribute, widget clean, saves null) per writable column, or None

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, router, transaction
 from import_export.results import Error, Result, RowResult
 
 from .cells import cell_text
@@ -80,6 +80,7 @@ class SetBasedImport:
         width = len(headers)
         failed = False
         with transaction.atomic():
+            tuned = self.tune_transaction()
             records = source.records()
             next(records)  # the header, checked in pass 1
             chunk: list[list[str]] = []
@@ -103,9 +104,39 @@ class SetBasedImport:
                 failed = self.import_chunk(
                     headers, chunk, number - len(chunk), result, failed, user
                 )
+            self.untune_transaction(tuned)
             if failed or dry_run:
                 transaction.set_rollback(True)
         return result
+
+    TUNED_SETTINGS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
+
+    def tune_transaction(self) -> dict[str, str]:
+        """PostgreSQL, for the import: no JIT and no parallel workers. A chunk's look-ups
+        (its keys, households and My Numbers as arrays of 2,000) look expensive enough to
+        the planner to be compiled, or to start a worker, which took longer than running
+        them (tens of times a file, most of its look-up time at 1,000,000 members); each
+        is a few thousand index probes. The settings before (for ``untune_transaction``:
+        an import inside a longer transaction leaves it as it was)."""
+        connection = connections[router.db_for_write(self._meta.model)]
+        if connection.vendor != "postgresql":
+            return {}
+        previous = {}
+        with connection.cursor() as cursor:
+            for name, value in self.TUNED_SETTINGS.items():
+                cursor.execute(
+                    "SELECT current_setting(%s), set_config(%s, %s, true)", [name, name, value]
+                )
+                previous[name] = cursor.fetchone()[0]
+        return previous
+
+    def untune_transaction(self, previous: dict[str, str]) -> None:
+        if not previous:
+            return
+        connection = connections[router.db_for_write(self._meta.model)]
+        with connection.cursor() as cursor:
+            for name, value in previous.items():
+                cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
     progress_every: int | None = None  # rows between two progress calls (PROGRESS_EVERY)
 
