@@ -177,14 +177,15 @@ def my_number_owners(digests: list[str]) -> dict[str, tuple[str, str, str]]:
     with the array, not a bitmap scan of an IN list)."""
     if not digests:
         return {}
-    if connections[router.db_for_read(MyNumber)].vendor != "postgresql":
+    connection = connections[router.db_for_read(MyNumber)]
+    if connection.vendor != "postgresql":
         return {
             digest: (symbol, number, branch)
             for digest, symbol, number, branch in MyNumber.objects.filter(
                 lookup_hash__in=digests
             ).values_list("lookup_hash", "member__office_id", "member__number", "member__branch")
         }
-    with connections[router.db_for_read(MyNumber)].cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT n.lookup_hash, m.symbol, m.number, m.branch"
             f" FROM unnest(%s::text[]) AS k(lookup_hash)"

@@ -275,11 +275,11 @@ class SetBasedImport:
         changed = set()
         before = watched[0]
         if kind == RowResult.IMPORT_TYPE_UPDATE and before is not None:
-            names = {f.attname: f.name for f in self._meta.model._meta.concrete_fields}
+            column_of = {attname: attribute for attribute, attname in self.attnames().items()}
             after = self.stored_values(instance)
             for attname, old, new in zip(self.compared_attributes(), before, after, strict=False):
                 if old != new:
-                    changed.add(self.column_for(names.get(attname, attname)))
+                    changed.add(self.column_for(column_of.get(attname, attname)))
         cells = [(value, column in changed) for column, value in row.items()]
         self.preview.append(PreviewRow(self.line_of(number), kind, cells))
 
